@@ -1,0 +1,366 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Task is one submitted task, run as the Temporal workflow WorkflowID ("task-<id>").
+type Task struct {
+	ID             uuid.UUID
+	TenantID       string
+	UserIDHash     string
+	Type           string
+	Status         Status
+	Input          json.RawMessage
+	Output         json.RawMessage
+	Error          string
+	Model          string
+	InputTokens    int64
+	OutputTokens   int64
+	CostUSD        float64
+	WorkflowID     string
+	RunID          string
+	ParentID       *uuid.UUID
+	Priority       int
+	IdempotencyKey string
+	Metadata       json.RawMessage
+	DefinitionHash string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	StartedAt      *time.Time
+	FinishedAt     *time.Time
+}
+
+// NewTask is what CreateTask needs to insert a task.
+type NewTask struct {
+	// ID is the task id; the zero value means generate one.
+	ID             uuid.UUID
+	TenantID       string
+	UserIDHash     string
+	Type           string
+	Input          json.RawMessage
+	Model          string
+	Priority       int
+	IdempotencyKey string
+	Metadata       json.RawMessage
+	DefinitionHash string
+	ParentID       *uuid.UUID
+	// Actor is who submitted the task, written to the task_created audit row.
+	Actor string
+}
+
+// TaskFilter selects the tasks ListTasks returns. TenantID is required; other zero fields do not
+// filter. CreatedAfter and CreatedBefore are exclusive bounds.
+type TaskFilter struct {
+	TenantID      string
+	Status        Status
+	Type          string
+	UserIDHash    string
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	// Limit is the page size: default 50, at most 200.
+	Limit int
+	// Cursor is the nextCursor of the previous page, or "" for the first page.
+	Cursor string
+}
+
+// WorkflowID returns the Temporal workflow id of the task with id.
+func WorkflowID(id uuid.UUID) string {
+	return "task-" + id.String()
+}
+
+// systemActor is the audit actor of writes made by workflows rather than by a person.
+const systemActor = "system"
+
+const taskColumns = `id, tenant_id, COALESCE(user_id_hash, ''), type, status, input, output,
+	COALESCE(error, ''), COALESCE(model, ''), input_tokens, output_tokens, cost_usd,
+	COALESCE(workflow_id, ''), COALESCE(run_id, ''), parent_id, priority,
+	COALESCE(idempotency_key, ''), metadata, COALESCE(definition_hash, ''),
+	created_at, updated_at, started_at, finished_at`
+
+func scanTask(row pgx.Row) (Task, error) {
+	var t Task
+	err := row.Scan(&t.ID, &t.TenantID, &t.UserIDHash, &t.Type, &t.Status, &t.Input, &t.Output,
+		&t.Error, &t.Model, &t.InputTokens, &t.OutputTokens, &t.CostUSD,
+		&t.WorkflowID, &t.RunID, &t.ParentID, &t.Priority,
+		&t.IdempotencyKey, &t.Metadata, &t.DefinitionHash,
+		&t.CreatedAt, &t.UpdatedAt, &t.StartedAt, &t.FinishedAt)
+	return t, err
+}
+
+// insertTask does nothing when the id or the tenant's idempotency key is already used.
+const insertTask = `
+INSERT INTO tasks (id, tenant_id, user_id_hash, type, status, input, model, priority,
+	idempotency_key, metadata, definition_hash, parent_id, workflow_id, created_at, updated_at)
+VALUES ($1, $2, NULLIF($3, ''), $4, 'pending', $5, NULLIF($6, ''), $7,
+	NULLIF($8, ''), $9, NULLIF($10, ''), $11, $12, $13, $13)
+ON CONFLICT DO NOTHING
+RETURNING ` + taskColumns
+
+const selectTaskByIdempotencyKey = `SELECT ` + taskColumns + `
+FROM tasks WHERE tenant_id = $1 AND idempotency_key = $2`
+
+const selectTenantTask = `SELECT ` + taskColumns + ` FROM tasks WHERE id = $1 AND tenant_id = $2`
+
+const selectTask = `SELECT ` + taskColumns + ` FROM tasks WHERE id = $1`
+
+// CreateTask inserts a pending task (workflow id "task-<id>") with its task_created audit row
+// and "created" event, in one transaction. When the tenant already used t.IdempotencyKey (or
+// t.ID), it returns the existing task and created=false, also under concurrent duplicates.
+func (s *Store) CreateTask(ctx context.Context, t NewTask) (task Task, created bool, err error) {
+	if t.TenantID == "" || t.Type == "" {
+		return Task{}, false, fmt.Errorf("%w: a task needs a tenant and a type", ErrInvalid)
+	}
+	if t.ID == uuid.Nil {
+		t.ID = uuid.New()
+	}
+	now := s.now()
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		task, err = scanTask(tx.QueryRow(ctx, insertTask, t.ID, t.TenantID, t.UserIDHash, t.Type,
+			nullJSON(t.Input), t.Model, t.Priority, t.IdempotencyKey, nullJSON(t.Metadata),
+			t.DefinitionHash, t.ParentID, WorkflowID(t.ID), now))
+		if errors.Is(err, pgx.ErrNoRows) {
+			task, err = existingTask(ctx, tx, t)
+			return err
+		}
+		if isForeignKeyViolation(err) {
+			return fmt.Errorf("%w: parent task %s does not exist", ErrInvalid, t.ParentID)
+		}
+		if err != nil {
+			return fmt.Errorf("insert task: %w", err)
+		}
+		created = true
+		if err := insertTaskAudit(ctx, tx, task, "task_created", t.Actor, now, map[string]string{"type": task.Type}); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, task.ID, "created", "created", statusPayload(task), now)
+	})
+	if err != nil {
+		return Task{}, false, err
+	}
+	return task, created, nil
+}
+
+// existingTask returns the task whose insert conflicted with t.
+func existingTask(ctx context.Context, q querier, t NewTask) (Task, error) {
+	var row pgx.Row
+	if t.IdempotencyKey != "" {
+		row = q.QueryRow(ctx, selectTaskByIdempotencyKey, t.TenantID, t.IdempotencyKey)
+	} else {
+		row = q.QueryRow(ctx, selectTenantTask, t.ID, t.TenantID)
+	}
+	task, err := scanTask(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Task{}, fmt.Errorf("create task %s: %w: id already used", t.ID, ErrConflict)
+	}
+	if err != nil {
+		return Task{}, fmt.Errorf("select existing task: %w", err)
+	}
+	return task, nil
+}
+
+const deletePendingTask = `DELETE FROM tasks WHERE id = $1 AND status = 'pending' RETURNING ` + taskColumns
+
+// DeleteTask removes a pending task that never started (used when starting its workflow
+// failed), with its events, and writes a task_start_failed audit row: audit rows stay.
+// It returns ErrNotFound for an unknown task and ErrConflict for a task that left pending.
+func (s *Store) DeleteTask(ctx context.Context, id uuid.UUID) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		task, err := scanTask(tx.QueryRow(ctx, deletePendingTask, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			if err := taskExists(ctx, tx, id); err != nil {
+				return err
+			}
+			return fmt.Errorf("delete task %s: %w: it is no longer pending", id, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("delete task: %w", err)
+		}
+		return insertTaskAudit(ctx, tx, task, "task_start_failed", systemActor, s.now(), nil)
+	})
+}
+
+// GetTask returns the task id of tenantID; ErrNotFound also for another tenant's task.
+func (s *Store) GetTask(ctx context.Context, tenantID string, id uuid.UUID) (Task, error) {
+	return getTask(s.pool.QueryRow(ctx, selectTenantTask, id, tenantID), id)
+}
+
+// GetTaskByID returns the task id whatever its tenant (for activities).
+func (s *Store) GetTaskByID(ctx context.Context, id uuid.UUID) (Task, error) {
+	return getTask(s.pool.QueryRow(ctx, selectTask, id), id)
+}
+
+func getTask(row pgx.Row, id uuid.UUID) (Task, error) {
+	task, err := scanTask(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Task{}, fmt.Errorf("task %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Task{}, fmt.Errorf("select task: %w", err)
+	}
+	return task, nil
+}
+
+// ListTasks returns a page of the tenant's tasks matching f, newest first, and the cursor of
+// the next page ("" on the last page). A cursor ListTasks did not issue gives ErrInvalidCursor.
+func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (tasks []Task, nextCursor string, err error) {
+	if f.TenantID == "" {
+		return nil, "", fmt.Errorf("%w: listing tasks needs a tenant", ErrInvalid)
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, "", fmt.Errorf("%w: unknown status %q", ErrInvalid, f.Status)
+	}
+	var c conditions
+	c.add("tenant_id = $%d", f.TenantID)
+	if f.Status != "" {
+		c.add("status = $%d", f.Status)
+	}
+	if f.Type != "" {
+		c.add("type = $%d", f.Type)
+	}
+	if f.UserIDHash != "" {
+		c.add("user_id_hash = $%d", f.UserIDHash)
+	}
+	if !f.CreatedAfter.IsZero() {
+		c.add("created_at > $%d", f.CreatedAfter)
+	}
+	if !f.CreatedBefore.IsZero() {
+		c.add("created_at < $%d", f.CreatedBefore)
+	}
+	if f.Cursor != "" {
+		cur, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		id, err := uuid.Parse(cur.ID)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %w", ErrInvalidCursor, err)
+		}
+		c.add("(created_at, id) < ($%d, $%d)", cur.At, id)
+	}
+	limit := pageLimit(f.Limit, 50, 200)
+	query := fmt.Sprintf("SELECT %s FROM tasks %s ORDER BY created_at DESC, id DESC LIMIT %d",
+		taskColumns, c.where(), limit+1)
+	rows, err := s.pool.Query(ctx, query, c.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list tasks: %w", err)
+	}
+	tasks, err = collect(rows, scanTask)
+	if err != nil {
+		return nil, "", fmt.Errorf("list tasks: %w", err)
+	}
+	tasks, nextCursor = page(tasks, limit, func(t Task) cursor {
+		return cursor{At: t.CreatedAt, ID: t.ID.String()}
+	})
+	return tasks, nextCursor, nil
+}
+
+const startTask = `
+UPDATE tasks SET status = 'running', run_id = NULLIF($2, ''), started_at = $3, updated_at = $3
+WHERE id = $1 AND status = 'pending'
+RETURNING ` + taskColumns
+
+// StartTask marks a pending task running with its workflow run id, and writes the
+// task_started audit row and "started" event. On a task that already left pending it changes
+// nothing (so retries are harmless).
+func (s *Store) StartTask(ctx context.Context, id uuid.UUID, runID string) error {
+	now := s.now()
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		task, err := scanTask(tx.QueryRow(ctx, startTask, id, runID, now))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return taskExists(ctx, tx, id)
+		}
+		if err != nil {
+			return fmt.Errorf("start task: %w", err)
+		}
+		if err := insertTaskAudit(ctx, tx, task, "task_started", systemActor, now, map[string]string{"run_id": runID}); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, id, "started", "started", statusPayload(task), now)
+	})
+}
+
+const finishTask = `
+UPDATE tasks SET status = $2, output = $3, error = NULLIF($4, ''), finished_at = $5, updated_at = $5
+WHERE id = $1 AND status IN ('pending', 'running')
+RETURNING ` + taskColumns
+
+// FinishTask sets the terminal status of a task with its output or error message, and writes
+// the task_<status> audit row and "<status>" event. On a task already terminal it changes
+// nothing (so retries are harmless).
+func (s *Store) FinishTask(ctx context.Context, id uuid.UUID, status Status, output json.RawMessage, errMsg string) error {
+	if !status.Terminal() {
+		return fmt.Errorf("%w: finish task with non-terminal status %q", ErrInvalid, status)
+	}
+	now := s.now()
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		task, err := scanTask(tx.QueryRow(ctx, finishTask, id, status, nullJSON(output), errMsg, now))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return taskExists(ctx, tx, id)
+		}
+		if err != nil {
+			return fmt.Errorf("finish task: %w", err)
+		}
+		var metadata map[string]string
+		if errMsg != "" {
+			metadata = map[string]string{"error": errMsg}
+		}
+		if err := insertTaskAudit(ctx, tx, task, "task_"+string(status), systemActor, now, metadata); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, id, string(status), string(status), statusPayload(task), now)
+	})
+}
+
+// taskExists returns nil if the task exists, else ErrNotFound.
+func taskExists(ctx context.Context, q querier, id uuid.UUID) error {
+	return mustExist(ctx, q, "task "+id.String(), `SELECT EXISTS (SELECT 1 FROM tasks WHERE id = $1)`, id)
+}
+
+// tenantTaskExists returns nil if the task exists and belongs to tenantID, else ErrNotFound.
+func tenantTaskExists(ctx context.Context, q querier, tenantID string, id uuid.UUID) error {
+	return mustExist(ctx, q, "task "+id.String(),
+		`SELECT EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND tenant_id = $2)`, id, tenantID)
+}
+
+// insertTaskAudit writes the audit row eventType of task, once per task ("<eventType>:<id>").
+func insertTaskAudit(ctx context.Context, q querier, task Task, eventType, actor string, at time.Time, metadata map[string]string) error {
+	var raw json.RawMessage
+	if metadata != nil {
+		var err error
+		if raw, err = json.Marshal(metadata); err != nil {
+			return fmt.Errorf("marshal audit metadata: %w", err)
+		}
+	}
+	return insertAudit(ctx, q, Audit{
+		EventType:    eventType,
+		ResourceType: "task",
+		ResourceID:   task.ID.String(),
+		TenantID:     task.TenantID,
+		UserIDHash:   task.UserIDHash,
+		Actor:        actor,
+		At:           at,
+		Metadata:     raw,
+		DedupeKey:    eventType + ":" + task.ID.String(),
+	})
+}
+
+// taskEvent is the payload of the events that change a task's status.
+type taskEvent struct {
+	Status Status `json:"status"`
+	Type   string `json:"type"`
+	RunID  string `json:"run_id,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+func statusPayload(t Task) taskEvent {
+	return taskEvent{Status: t.Status, Type: t.Type, RunID: t.RunID, Error: t.Error}
+}
