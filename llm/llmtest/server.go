@@ -1,0 +1,200 @@
+// Package llmtest provides a fake OpenAI-compatible chat completions server
+// for tests: it records what it receives and answers what a Handler says.
+package llmtest
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/troupe-dev/troupe/llm"
+)
+
+// Server is a fake OpenAI-compatible chat completions server on httptest.
+type Server struct {
+	// URL is the base URL including /v1, for llm.OpenAIConfig.BaseURL.
+	URL string
+
+	handler  Handler
+	mu       sync.Mutex
+	requests []llm.Request
+}
+
+// Reply is what the fake answers to one request.
+type Reply struct {
+	Status                    int    // 0 = 200
+	Content                   string // assistant message content; for a non-200, the error message (default: the status text)
+	InputTokens, OutputTokens int64
+	Cost                      *float64          // if set, usage.cost is included (OpenRouter style)
+	Header                    map[string]string // e.g. {"Retry-After": "1"}
+	Delay                     time.Duration     // sleep before answering (respecting request ctx cancellation)
+	ErrorCode                 string            // for non-200: error.code in the body
+}
+
+// Handler decides the reply to the n-th request (n starts at 1). req holds
+// the model, messages, temperature, max_tokens (or max_completion_tokens)
+// and, when response_format json_schema was sent, its schema and name.
+type Handler func(n int, req llm.Request) Reply
+
+// NewServer starts a server answering POST /v1/chat/completions with h,
+// closed on t.Cleanup. A body that does not decode gets a 400 and is
+// neither recorded nor passed to h.
+func NewServer(t testing.TB, h Handler) *Server {
+	s := &Server{handler: h}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL + "/v1"
+	return s
+}
+
+// Requests returns what the server received, in order.
+func (s *Server) Requests() []llm.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// Count returns how many requests the server received.
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.requests)
+}
+
+// chatBody is the part of a chat completion request the fake reads.
+type chatBody struct {
+	Model               string        `json:"model"`
+	Messages            []llm.Message `json:"messages"`
+	Temperature         *float64      `json:"temperature"`
+	MaxTokens           int           `json:"max_tokens"`
+	MaxCompletionTokens int           `json:"max_completion_tokens"`
+	ResponseFormat      *struct {
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Name   string          `json:"name"`
+			Schema json.RawMessage `json:"schema"`
+		} `json:"json_schema"`
+	} `json:"response_format"`
+}
+
+func (b chatBody) request() llm.Request {
+	req := llm.Request{
+		Model:       b.Model,
+		Messages:    b.Messages,
+		Temperature: b.Temperature,
+		MaxTokens:   cmp.Or(b.MaxCompletionTokens, b.MaxTokens),
+	}
+	if rf := b.ResponseFormat; rf != nil && rf.Type == "json_schema" && rf.JSONSchema != nil {
+		req.OutputSchema = rf.JSONSchema.Schema
+		req.SchemaName = rf.JSONSchema.Name
+	}
+	return req
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	var body chatBody
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("llmtest: invalid request body: %v", err), "")
+		return
+	}
+	req := body.request()
+	s.mu.Lock()
+	s.requests = append(s.requests, req)
+	n := len(s.requests)
+	s.mu.Unlock()
+
+	reply := s.handler(n, req)
+	if reply.Delay > 0 {
+		timer := time.NewTimer(reply.Delay)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	for k, v := range reply.Header {
+		w.Header().Set(k, v)
+	}
+	status := cmp.Or(reply.Status, http.StatusOK)
+	if status != http.StatusOK {
+		writeError(w, status, cmp.Or(reply.Content, http.StatusText(status)), reply.ErrorCode)
+		return
+	}
+	writeJSON(w, status, completion{
+		ID:      fmt.Sprintf("chatcmpl-llmtest-%d", n),
+		Object:  "chat.completion",
+		Created: time.Now().Unix(),
+		Model:   req.Model,
+		Choices: []choice{{
+			Message:      message{Role: "assistant", Content: reply.Content},
+			FinishReason: "stop",
+		}},
+		Usage: usage{
+			PromptTokens:     reply.InputTokens,
+			CompletionTokens: reply.OutputTokens,
+			TotalTokens:      reply.InputTokens + reply.OutputTokens,
+			Cost:             reply.Cost,
+		},
+	})
+}
+
+// completion is a chat.completion object.
+type completion struct {
+	ID      string   `json:"id"`
+	Object  string   `json:"object"`
+	Created int64    `json:"created"`
+	Model   string   `json:"model"`
+	Choices []choice `json:"choices"`
+	Usage   usage    `json:"usage"`
+}
+
+type choice struct {
+	Index        int     `json:"index"`
+	Message      message `json:"message"`
+	FinishReason string  `json:"finish_reason"`
+}
+
+type message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type usage struct {
+	PromptTokens     int64    `json:"prompt_tokens"`
+	CompletionTokens int64    `json:"completion_tokens"`
+	TotalTokens      int64    `json:"total_tokens"`
+	Cost             *float64 `json:"cost,omitempty"`
+}
+
+// apiError is OpenAI's error object, sent as {"error": apiError}.
+type apiError struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Code    *string `json:"code"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg, code string) {
+	e := apiError{Message: msg, Type: "invalid_request_error"}
+	if status >= 500 {
+		e.Type = "server_error"
+	}
+	if code != "" {
+		e.Code = &code
+	}
+	writeJSON(w, status, map[string]apiError{"error": e})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client may be gone; nothing to do then
+}

@@ -1,0 +1,247 @@
+package llm
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
+)
+
+// defaultOpenAIBaseURL is OpenAI's own API, used when OpenAIConfig.BaseURL is empty.
+const defaultOpenAIBaseURL = "https://api.openai.com/v1"
+
+// OpenAIConfig configures an OpenAI-compatible provider.
+type OpenAIConfig struct {
+	APIKey string
+	// BaseURL is the API root including /v1 (OpenRouter, Ollama, vLLM...);
+	// empty means OpenAI's own API.
+	BaseURL string
+	// HTTPClient makes the calls; nil means the SDK's default client.
+	HTTPClient *http.Client
+}
+
+// OpenAI calls an OpenAI-compatible chat completions endpoint (OpenAI,
+// OpenRouter, Ollama, vLLM) through github.com/openai/openai-go/v3, with the
+// SDK's own retries off: Temporal retries.
+type OpenAI struct {
+	client openai.Client
+	// maxCompletionTokens sends Request.MaxTokens as max_completion_tokens,
+	// which OpenAI's reasoning models require, instead of the max_tokens that
+	// other OpenAI-compatible servers (Ollama) understand.
+	maxCompletionTokens bool
+}
+
+// NewOpenAI returns a client for the OpenAI-compatible endpoint of cfg.
+func NewOpenAI(cfg OpenAIConfig) *OpenAI {
+	baseURL := cmp.Or(cfg.BaseURL, defaultOpenAIBaseURL)
+	opts := []option.RequestOption{
+		option.WithAPIKey(cfg.APIKey),
+		option.WithBaseURL(baseURL),
+		option.WithMaxRetries(0),
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
+	}
+	return &OpenAI{
+		client:              openai.NewClient(opts...),
+		maxCompletionTokens: isOpenAIPlatform(baseURL),
+	}
+}
+
+// isOpenAIPlatform reports whether baseURL points at OpenAI's own API.
+func isOpenAIPlatform(baseURL string) bool {
+	u, err := url.Parse(baseURL)
+	return err == nil && u.Hostname() == "api.openai.com"
+}
+
+// Chat sends req and returns the first choice. Failures are *Error, except a
+// canceled or expired ctx, which aborts the request in flight and returns an
+// error wrapping ctx.Err().
+func (c *OpenAI) Chat(ctx context.Context, req Request) (Response, error) {
+	params, err := c.params(req)
+	if err != nil {
+		return Response{}, err
+	}
+	var httpResp *http.Response
+	completion, err := c.client.Chat.Completions.New(ctx, params, option.WithResponseInto(&httpResp))
+	if ctx.Err() != nil {
+		return Response{}, fmt.Errorf("chat %s: %w", req.Model, ctx.Err())
+	}
+	if err != nil {
+		return Response{}, providerError(err, httpResp)
+	}
+	return toResponse(completion)
+}
+
+// params converts req into the SDK's request body.
+func (c *OpenAI) params(req Request) (openai.ChatCompletionNewParams, error) {
+	p := openai.ChatCompletionNewParams{
+		Model:    req.Model,
+		Messages: make([]openai.ChatCompletionMessageParamUnion, 0, len(req.Messages)),
+	}
+	for i, m := range req.Messages {
+		switch m.Role {
+		case "system":
+			p.Messages = append(p.Messages, openai.SystemMessage(m.Content))
+		case "user":
+			p.Messages = append(p.Messages, openai.UserMessage(m.Content))
+		case "assistant":
+			p.Messages = append(p.Messages, openai.AssistantMessage(m.Content))
+		default:
+			return p, invalidRequest("message %d: unknown role %q (want system, user or assistant)", i, m.Role)
+		}
+	}
+	if req.Temperature != nil {
+		p.Temperature = openai.Float(*req.Temperature)
+	}
+	if req.MaxTokens > 0 {
+		if c.maxCompletionTokens {
+			p.MaxCompletionTokens = openai.Int(int64(req.MaxTokens))
+		} else {
+			p.MaxTokens = openai.Int(int64(req.MaxTokens))
+		}
+	}
+	if len(req.OutputSchema) > 0 {
+		var schema map[string]any
+		if err := json.Unmarshal(req.OutputSchema, &schema); err != nil {
+			return p, invalidRequest("output schema is not a JSON object: %v", err)
+		}
+		p.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{
+			OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
+				JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{
+					Name:   schemaName(req.SchemaName),
+					Schema: schema,
+					Strict: openai.Bool(strictCompatible(schema)),
+				},
+			},
+		}
+	}
+	return p, nil
+}
+
+// invalidSchemaNameChars are the characters OpenAI refuses in a response
+// format name (allowed: a-z, A-Z, 0-9, _ and -, at most 64).
+var invalidSchemaNameChars = regexp.MustCompile(`[^a-zA-Z0-9_-]`)
+
+// schemaName turns name into an acceptable response format name.
+func schemaName(name string) string {
+	name = invalidSchemaNameChars.ReplaceAllString(name, "_")
+	return cmp.Or(name[:min(len(name), 64)], "output")
+}
+
+// strictCompatible reports whether schema meets OpenAI's strict structured
+// output rules: every object lists all its properties as required and sets
+// additionalProperties to false, and no oneOf/allOf/not is used. Strict mode
+// is only asked for when it holds, so looser schemas still work.
+func strictCompatible(schema map[string]any) bool {
+	for _, k := range []string{"oneOf", "allOf", "not", "if", "patternProperties"} {
+		if _, ok := schema[k]; ok {
+			return false
+		}
+	}
+	props, _ := schema["properties"].(map[string]any)
+	if props != nil || hasType(schema, "object") {
+		if ap, ok := schema["additionalProperties"].(bool); !ok || ap {
+			return false
+		}
+		required := map[string]bool{}
+		for _, r := range asSlice(schema["required"]) {
+			if s, ok := r.(string); ok {
+				required[s] = true
+			}
+		}
+		for name := range props {
+			if !required[name] {
+				return false
+			}
+		}
+	}
+	var subs []any
+	for _, v := range props {
+		subs = append(subs, v)
+	}
+	for _, k := range []string{"$defs", "definitions"} {
+		defs, _ := schema[k].(map[string]any)
+		for _, v := range defs {
+			subs = append(subs, v)
+		}
+	}
+	subs = append(subs, schema["items"])
+	subs = append(subs, asSlice(schema["anyOf"])...)
+	subs = append(subs, asSlice(schema["prefixItems"])...)
+	for _, sub := range subs {
+		if m, ok := sub.(map[string]any); ok && !strictCompatible(m) {
+			return false
+		}
+	}
+	return true
+}
+
+// providerError classifies a failed call. httpResp is the provider's answer
+// when one arrived, also when the SDK could not read an error out of it.
+func providerError(err error, httpResp *http.Response) *Error {
+	var apiErr *openai.Error
+	switch {
+	case errors.As(err, &apiErr):
+		msg := apiErr.Message
+		if msg == "" { // the body had no OpenAI error object
+			msg = bodySnippet(apiErr.Response)
+		}
+		return newError(apiErr.StatusCode, apiErr.Code, msg, retryAfter(apiErr.Response.Header, time.Now()), nil)
+	case httpResp != nil && httpResp.StatusCode >= 400: // an error object the SDK could not decode
+		return newError(httpResp.StatusCode, "", bodySnippet(httpResp), retryAfter(httpResp.Header, time.Now()), err)
+	default:
+		return newError(0, "", err.Error(), 0, err)
+	}
+}
+
+// bodySnippet returns the start of an error body that is not OpenAI's error
+// shape (an HTML page from a proxy, another server's JSON). The SDK leaves
+// the body readable for that.
+func bodySnippet(resp *http.Response) string {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	return cmp.Or(strings.TrimSpace(string(b)), http.StatusText(resp.StatusCode))
+}
+
+// toResponse converts the provider's completion into a Response.
+func toResponse(c *openai.ChatCompletion) (Response, error) {
+	if len(c.Choices) == 0 {
+		return Response{}, newError(http.StatusOK, "", "the provider answered without any choice", 0, nil)
+	}
+	choice := c.Choices[0]
+	return Response{
+		Content:      choice.Message.Content,
+		Model:        c.Model,
+		Provider:     providerOpenAI,
+		InputTokens:  c.Usage.PromptTokens,
+		OutputTokens: c.Usage.CompletionTokens,
+		ReportedCost: reportedCost(c.Usage),
+		FinishReason: choice.FinishReason,
+	}, nil
+}
+
+// reportedCost reads OpenRouter's usage.cost (USD), a field the SDK does not
+// know and keeps among the usage's extra fields.
+func reportedCost(u openai.CompletionUsage) *float64 {
+	f, ok := u.JSON.ExtraFields["cost"]
+	if !ok {
+		return nil
+	}
+	cost, err := strconv.ParseFloat(f.Raw(), 64)
+	if err != nil {
+		return nil
+	}
+	return &cost
+}

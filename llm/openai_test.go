@@ -1,0 +1,240 @@
+package llm_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/troupe-dev/troupe/llm"
+	"github.com/troupe-dev/troupe/llm/llmtest"
+)
+
+// setup starts a fake provider answering with h and a client pointed at it.
+func setup(t *testing.T, h llmtest.Handler) (*llm.OpenAI, *llmtest.Server) {
+	t.Helper()
+	srv := llmtest.NewServer(t, h)
+	return llm.NewOpenAI(llm.OpenAIConfig{APIKey: "test-key", BaseURL: srv.URL}), srv
+}
+
+func userRequest(model, text string) llm.Request {
+	return llm.Request{Model: model, Messages: []llm.Message{
+		{Role: "system", Content: "You are terse."},
+		{Role: "user", Content: text},
+	}}
+}
+
+func TestOpenAIChat(t *testing.T) {
+	t.Parallel()
+	client, srv := setup(t, func(int, llm.Request) llmtest.Reply {
+		return llmtest.Reply{Content: "Paris.", InputTokens: 21, OutputTokens: 3}
+	})
+	temp := 0.2
+	req := userRequest("gpt-4o-mini", "Capital of France?")
+	req.Temperature = &temp
+	req.MaxTokens = 50
+
+	resp, err := client.Chat(t.Context(), req)
+	require.NoError(t, err)
+	require.Equal(t, llm.Response{
+		Content:      "Paris.",
+		Model:        "gpt-4o-mini",
+		Provider:     "openai",
+		InputTokens:  21,
+		OutputTokens: 3,
+		FinishReason: "stop",
+	}, resp)
+
+	got := srv.Requests()
+	require.Len(t, got, 1)
+	require.Equal(t, req, got[0], "the provider receives model, messages, temperature and max tokens")
+}
+
+func TestOpenAIOutputSchema(t *testing.T) {
+	t.Parallel()
+	client, srv := setup(t, func(int, llm.Request) llmtest.Reply {
+		return llmtest.Reply{Content: `{"answer":"yes"}`, InputTokens: 1, OutputTokens: 1}
+	})
+	schema := json.RawMessage(`{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"],"additionalProperties":false}`)
+	req := userRequest("gpt-4.1", "Well?")
+	req.OutputSchema = schema
+	req.SchemaName = "verdict"
+
+	resp, err := client.Chat(t.Context(), req)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"answer":"yes"}`, resp.Content)
+
+	got := srv.Requests()
+	require.Len(t, got, 1)
+	require.JSONEq(t, string(schema), string(got[0].OutputSchema), "response_format json_schema carries the schema")
+	require.Equal(t, "verdict", got[0].SchemaName)
+}
+
+func TestOpenAIReportedCost(t *testing.T) {
+	t.Parallel()
+	cost := 0.00042
+	client, _ := setup(t, func(int, llm.Request) llmtest.Reply {
+		return llmtest.Reply{Content: "ok", InputTokens: 100, OutputTokens: 10, Cost: &cost}
+	})
+	resp, err := client.Chat(t.Context(), userRequest("openai/gpt-4o-mini", "hi"))
+	require.NoError(t, err)
+	require.NotNil(t, resp.ReportedCost)
+	require.InDelta(t, cost, *resp.ReportedCost, 1e-12)
+	require.Equal(t, "openai/gpt-4o-mini", resp.Model)
+}
+
+func TestOpenAIErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		reply      llmtest.Reply
+		kind       string
+		retryable  bool
+		retryAfter time.Duration
+	}{
+		{"rate limited", llmtest.Reply{Status: 429, ErrorCode: "rate_limit_exceeded", Header: map[string]string{"Retry-After": "2"}}, "rate_limited", true, 2 * time.Second},
+		{"retry-after-ms wins", llmtest.Reply{Status: 429, Header: map[string]string{"Retry-After": "2", "retry-after-ms": "1500"}}, "rate_limited", true, 1500 * time.Millisecond},
+		{"quota exhausted", llmtest.Reply{Status: 429, ErrorCode: "insufficient_quota"}, "quota_exceeded", false, 0},
+		{"server error", llmtest.Reply{Status: 500}, "server_error", true, 0},
+		{"unavailable", llmtest.Reply{Status: 503, Header: map[string]string{"Retry-After": "7"}}, "server_error", true, 7 * time.Second},
+		{"request timeout", llmtest.Reply{Status: 408}, "timeout", true, 0},
+		{"context length code", llmtest.Reply{Status: 400, ErrorCode: "context_length_exceeded", Content: "too long"}, "context_length", false, 0},
+		{"context length message", llmtest.Reply{Status: 413, Content: "This endpoint's maximum context length is 8192 tokens."}, "context_length", false, 0},
+		{"bad request", llmtest.Reply{Status: 400, Content: "bad temperature"}, "bad_request", false, 0},
+		{"unauthorized", llmtest.Reply{Status: 401, ErrorCode: "invalid_api_key"}, "unauthorized", false, 0},
+		{"forbidden", llmtest.Reply{Status: 403}, "forbidden", false, 0},
+		{"not found", llmtest.Reply{Status: 404, ErrorCode: "model_not_found"}, "not_found", false, 0},
+		{"unprocessable", llmtest.Reply{Status: 422}, "unprocessable", false, 0},
+		{"payment required", llmtest.Reply{Status: 402, Content: "Insufficient credits"}, "client_error", false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			client, srv := setup(t, func(int, llm.Request) llmtest.Reply { return tc.reply })
+			_, err := client.Chat(t.Context(), userRequest("gpt-4o", "hi"))
+			var lerr *llm.Error
+			require.ErrorAs(t, err, &lerr)
+			require.Equal(t, tc.reply.Status, lerr.StatusCode)
+			require.Equal(t, tc.reply.ErrorCode, lerr.Code)
+			require.Equal(t, tc.kind, lerr.Kind())
+			require.Equal(t, tc.retryable, lerr.Retryable)
+			require.Equal(t, tc.retryAfter, lerr.RetryAfter)
+			require.NotEmpty(t, lerr.Message)
+			require.Equal(t, 1, srv.Count(), "the SDK must not retry: Temporal does")
+		})
+	}
+}
+
+func TestOpenAIRetryAfterDate(t *testing.T) {
+	t.Parallel()
+	client, _ := setup(t, func(int, llm.Request) llmtest.Reply {
+		return llmtest.Reply{Status: 429, Header: map[string]string{"Retry-After": time.Now().Add(30 * time.Second).UTC().Format(http.TimeFormat)}}
+	})
+	_, err := client.Chat(t.Context(), userRequest("gpt-4o", "hi"))
+	var lerr *llm.Error
+	require.ErrorAs(t, err, &lerr)
+	require.Greater(t, lerr.RetryAfter, 25*time.Second)
+	require.LessOrEqual(t, lerr.RetryAfter, 30*time.Second)
+}
+
+// TestOpenAIForeignResponses covers answers that are not OpenAI's shape: an
+// HTML error page from a proxy, an error that is a bare string, and a
+// success without any choice.
+func TestOpenAIForeignResponses(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /bad-gateway/chat/completions", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte("<html>502 Bad Gateway</html>"))
+	})
+	mux.HandleFunc("POST /string-error/chat/completions", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":"overloaded, try later"}`))
+	})
+	mux.HandleFunc("POST /empty/chat/completions", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"x","object":"chat.completion","model":"m","choices":[]}`))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	_, err := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/bad-gateway"}).Chat(t.Context(), userRequest("m", "hi"))
+	var lerr *llm.Error
+	require.ErrorAs(t, err, &lerr)
+	require.Equal(t, http.StatusBadGateway, lerr.StatusCode)
+	require.Equal(t, "server_error", lerr.Kind())
+	require.True(t, lerr.Retryable)
+	require.Contains(t, lerr.Message, "502 Bad Gateway")
+
+	_, err = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/string-error"}).Chat(t.Context(), userRequest("m", "hi"))
+	require.ErrorAs(t, err, &lerr)
+	require.Equal(t, http.StatusServiceUnavailable, lerr.StatusCode)
+	require.True(t, lerr.Retryable)
+	require.Contains(t, lerr.Message, "overloaded, try later")
+
+	_, err = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/empty"}).Chat(t.Context(), userRequest("m", "hi"))
+	require.ErrorAs(t, err, &lerr)
+	require.Equal(t, "invalid_response", lerr.Kind())
+	require.True(t, lerr.Retryable)
+}
+
+func TestOpenAITransportError(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close()) // nothing listens there any more
+
+	_, err = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: "http://" + addr + "/v1"}).Chat(t.Context(), userRequest("gpt-4o", "hi"))
+	var lerr *llm.Error
+	require.ErrorAs(t, err, &lerr)
+	require.Equal(t, 0, lerr.StatusCode)
+	require.Equal(t, "transport", lerr.Kind())
+	require.True(t, lerr.Retryable)
+	var opErr *net.OpError
+	require.ErrorAs(t, err, &opErr, "the transport error stays reachable")
+}
+
+func TestOpenAIContextCanceled(t *testing.T) {
+	t.Parallel()
+	client, srv := setup(t, func(int, llm.Request) llmtest.Reply {
+		return llmtest.Reply{Content: "late", Delay: time.Minute}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		start := time.Now()
+		_, err := client.Chat(ctx, userRequest("gpt-4o", "hi"))
+		require.Less(t, time.Since(start), 5*time.Second, "the request in flight is aborted")
+		require.ErrorIs(t, err, context.Canceled)
+		var lerr *llm.Error
+		require.False(t, errors.As(err, &lerr), "a canceled call is not a provider error")
+	})
+	t.Run("deadline", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		_, err := client.Chat(ctx, userRequest("gpt-4o", "hi"))
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+	require.Equal(t, 2, srv.Count())
+}
+
+func TestOpenAIRejectsUnknownRole(t *testing.T) {
+	t.Parallel()
+	client, srv := setup(t, func(int, llm.Request) llmtest.Reply { return llmtest.Reply{Content: "ok"} })
+	_, err := client.Chat(t.Context(), llm.Request{Model: "gpt-4o", Messages: []llm.Message{{Role: "tool", Content: "x"}}})
+	var lerr *llm.Error
+	require.ErrorAs(t, err, &lerr)
+	require.Equal(t, "bad_request", lerr.Kind())
+	require.False(t, lerr.Retryable)
+	require.Contains(t, lerr.Error(), `unknown role "tool"`)
+	require.Zero(t, srv.Count(), "nothing is sent")
+}

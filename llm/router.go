@@ -1,0 +1,37 @@
+package llm
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+)
+
+// MockModel is the model name served by the offline Mock.
+const MockModel = "mock"
+
+// Router picks the provider by model name: MockModel goes to the Mock,
+// anything else to the OpenAI-compatible client.
+type Router struct {
+	openai *OpenAI
+	mock   *Mock
+}
+
+// NewRouter returns a Router. openai may be nil when no OPENAI_API_KEY is
+// configured: then only MockModel can be used. A nil mock means NewMock().
+func NewRouter(openai *OpenAI, mock *Mock) *Router {
+	return &Router{openai: openai, mock: cmp.Or(mock, NewMock())}
+}
+
+// Chat sends req to the provider of req.Model. Without an OpenAI client, a
+// model other than MockModel fails with a non-retryable *Error.
+func (r *Router) Chat(ctx context.Context, req Request) (Response, error) {
+	if req.Model == MockModel {
+		return r.mock.Chat(ctx, req)
+	}
+	if r.openai == nil {
+		return Response{}, newError(0, codeNotConfigured, fmt.Sprintf(
+			"model %q needs an OpenAI-compatible provider, but OPENAI_API_KEY is not set (set it, with OPENAI_BASE_URL for OpenRouter, Ollama or vLLM, or use model %q)",
+			req.Model, MockModel), 0, nil)
+	}
+	return r.openai.Chat(ctx, req)
+}

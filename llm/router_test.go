@@ -1,0 +1,46 @@
+package llm_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/troupe-dev/troupe/llm"
+	"github.com/troupe-dev/troupe/llm/llmtest"
+)
+
+func TestRouter(t *testing.T) {
+	t.Parallel()
+	client, srv := setup(t, func(int, llm.Request) llmtest.Reply {
+		return llmtest.Reply{Content: "from the provider", InputTokens: 5, OutputTokens: 3}
+	})
+	router := llm.NewRouter(client, llm.NewMock())
+
+	resp, err := router.Chat(t.Context(), userRequest(llm.MockModel, "hi"))
+	require.NoError(t, err)
+	require.Equal(t, "mock", resp.Provider)
+	require.Zero(t, srv.Count(), "mock never reaches the provider")
+
+	resp, err = router.Chat(t.Context(), userRequest("gpt-4o-mini", "hi"))
+	require.NoError(t, err)
+	require.Equal(t, "openai", resp.Provider)
+	require.Equal(t, "from the provider", resp.Content)
+	require.Equal(t, 1, srv.Count())
+}
+
+func TestRouterWithoutOpenAI(t *testing.T) {
+	t.Parallel()
+	router := llm.NewRouter(nil, nil)
+
+	resp, err := router.Chat(t.Context(), userRequest("mock", "hi"))
+	require.NoError(t, err)
+	require.Equal(t, "mock", resp.Provider)
+
+	_, err = router.Chat(t.Context(), userRequest("gpt-4.1", "hi"))
+	var lerr *llm.Error
+	require.ErrorAs(t, err, &lerr)
+	require.False(t, lerr.Retryable)
+	require.Equal(t, "not_configured", lerr.Kind())
+	require.Contains(t, lerr.Error(), "OPENAI_API_KEY is not set")
+	require.Contains(t, lerr.Error(), `"gpt-4.1"`)
+}
