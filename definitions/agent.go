@@ -1,0 +1,144 @@
+package definitions
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// defaultPrompt is the prompt of an agent that names none: its whole input.
+const defaultPrompt = "{{ input }}"
+
+// Agent is an LLM agent: a system prompt, a prompt template and model
+// settings. Used as a task type, its prompt is rendered with the task input
+// as `input`; but when that input holds a "messages" list
+// ([{"role", "content"}, ...]) the runtime sends those messages as the
+// conversation instead (the chat agent relies on this). In a workflow, a
+// step's prompt replaces the agent's.
+//
+// The output of an agent is {"text": "..."}, or, when it has an
+// OutputSchema, the JSON object the model answered, valid against it.
+type Agent struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Model is the model to call; empty means the workflow's default model,
+	// else the platform's.
+	Model  string `json:"model,omitempty"`
+	System string `json:"system,omitempty"`
+	// Prompt is the user prompt template; after loading it is never empty
+	// ("{{ input }}" by default).
+	Prompt      string   `json:"prompt"`
+	Temperature *float64 `json:"temperature,omitempty"`
+	MaxTokens   int      `json:"max_tokens,omitempty"`
+	// Input is the JSON Schema of the task input, when the agent runs as a
+	// task type; nil accepts any input.
+	Input json.RawMessage `json:"input,omitempty"`
+	// OutputSchema is the JSON Schema (an object) of a structured answer.
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
+	// Tools are the names of the tools the agent may call.
+	Tools []string `json:"tools,omitempty"`
+
+	inputSchema  *jsonschema.Schema // compiled Input, when loaded from YAML
+	outputSchema *jsonschema.Schema // compiled OutputSchema, when loaded from YAML
+}
+
+// ValidateInput checks a task input against the agent's Input schema. The
+// error names each failing field and rule.
+func (a *Agent) ValidateInput(input json.RawMessage) error {
+	return validateWith(a.inputSchema, a.Input, input, "input")
+}
+
+// ValidateOutput checks a structured answer against the agent's
+// OutputSchema.
+func (a *Agent) ValidateOutput(output json.RawMessage) error {
+	return validateWith(a.outputSchema, a.OutputSchema, output, "output")
+}
+
+// validateWith validates doc against a compiled schema, or against raw when
+// the definition came without its compiled form (as after a JSON round trip).
+func validateWith(sch *jsonschema.Schema, raw, doc json.RawMessage, what string) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	if sch == nil {
+		var err error
+		if sch, err = compileSchema(raw); err != nil {
+			return fmt.Errorf("%s schema: %w", what, err)
+		}
+	}
+	return validateAgainst(sch, doc, what)
+}
+
+// agent decodes an agent, from an agent file or, local, from under a
+// workflow's agents (named by its key there).
+func (d *decoder) agent(n *node, a *Agent, local bool) {
+	setters := map[string]func(*node){
+		"description": func(v *node) { a.Description = d.str(v, "description") },
+		"model":       func(v *node) { a.Model = d.str(v, "model") },
+		"system":      func(v *node) { a.System = d.str(v, "system") },
+		"prompt": func(v *node) {
+			a.Prompt = d.str(v, "prompt")
+			d.checkTemplate(v, a.Prompt, agentScope(), nil)
+		},
+		"temperature": func(v *node) {
+			t := d.number(v, "temperature", 0, 2)
+			a.Temperature = &t
+		},
+		"max_tokens":    func(v *node) { a.MaxTokens = d.integer(v, "max_tokens", 1) },
+		"input":         func(v *node) { a.Input, a.inputSchema = d.schema(v, "input") },
+		"output_schema": func(v *node) { a.OutputSchema, a.outputSchema = d.outputSchema(v) },
+		"tools": func(v *node) {
+			a.Tools = d.stringList(v, "tools")
+			for i, tool := range a.Tools {
+				if !namePattern.MatchString(tool) {
+					d.errorf(v.items[i].pos, "tool name %q must start with a lowercase letter and hold only a-z, 0-9, _ and -", tool)
+				}
+			}
+		},
+	}
+	what := "agent " + a.Name
+	if !local {
+		what = "agent"
+		setters["name"] = func(v *node) { a.Name = d.name(v, "name") }
+	}
+	if d.fields(n, what, setters) && !local && n.get("name") == nil {
+		d.errorf(n.pos, "agent has no name; add one, e.g. name: summarize")
+	}
+	if a.Prompt == "" {
+		a.Prompt = defaultPrompt
+	}
+}
+
+// outputSchema decodes an output_schema, which must describe an object.
+func (d *decoder) outputSchema(n *node) (json.RawMessage, *jsonschema.Schema) {
+	raw, sch := d.schema(n, "output_schema")
+	if sch != nil && (n.get("type") == nil || n.get("type").str != "object") {
+		d.errorf(n.pos, "output_schema must describe an object (type: object): the agent answers with that object")
+	}
+	return raw, sch
+}
+
+// schema decodes a JSON Schema written in YAML.
+func (d *decoder) schema(n *node, field string) (json.RawMessage, *jsonschema.Schema) {
+	if n.kind == nullKind {
+		return nil, nil
+	}
+	raw, err := json.Marshal(n.plain())
+	if err != nil {
+		d.errorf(n.pos, "%s holds a value JSON cannot represent: %v", field, err)
+		return nil, nil
+	}
+	sch, err := compileSchema(raw)
+	if err != nil {
+		at := n.pos
+		var p *schemaProblem
+		if errors.As(err, &p) {
+			at = n.at(p.path).pos
+		}
+		d.errorf(at, "%s: %v", field, err)
+		return nil, nil
+	}
+	return raw, sch
+}

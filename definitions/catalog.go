@@ -1,0 +1,199 @@
+package definitions
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+)
+
+// Catalog is the set of loaded definitions, by name.
+type Catalog struct {
+	Agents    map[string]*Agent
+	Workflows map[string]*Workflow
+}
+
+// Load loads every .yaml and .yml file under fsys, at any depth (names
+// starting with a dot are skipped). Its error lists every problem of every
+// file, as Errors; the catalog is nil then.
+func Load(fsys fs.FS) (*Catalog, error) {
+	return load(fsys, "")
+}
+
+// LoadDir loads the definitions under a directory, as Load does; problems
+// name files by their path under dir.
+func LoadDir(dir string) (*Catalog, error) {
+	return load(os.DirFS(dir), dir)
+}
+
+func load(fsys fs.FS, dir string) (*Catalog, error) {
+	files := map[string][]byte{}
+	var errs Errors
+	// The walk function records every error and never stops the walk, so
+	// WalkDir itself returns nil.
+	_ = fs.WalkDir(fsys, ".", func(p string, e fs.DirEntry, err error) error {
+		name := p
+		if dir != "" {
+			name = filepath.Join(dir, filepath.FromSlash(p))
+		}
+		switch {
+		case err != nil:
+			errs = append(errs, Error{File: name, Message: err.Error()})
+			return nil
+		case p != "." && strings.HasPrefix(e.Name(), "."):
+			if e.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		case e.IsDir() || (path.Ext(p) != ".yaml" && path.Ext(p) != ".yml"):
+			return nil
+		}
+		data, err := readLimited(fsys, p)
+		if err != nil {
+			errs = append(errs, Error{File: name, Message: err.Error()})
+			return nil
+		}
+		files[name] = data
+		return nil
+	})
+	cat, err := Validate(nil, files)
+	var found Errors
+	errors.As(err, &found)
+	if err := append(errs, found...).err(); err != nil {
+		return nil, err
+	}
+	return cat, nil
+}
+
+// readLimited reads a file, but no more than one byte past the size limit.
+func readLimited(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	return data, nil
+}
+
+// Validate checks YAML sources, by file name, against a base catalog whose
+// agents the workflows may use (a source may redefine a base definition:
+// it is how an edited file is checked). It returns the definitions of the
+// sources that have no problem, and the problems of the others as Errors.
+// Base may be nil.
+func Validate(base *Catalog, files map[string][]byte) (*Catalog, error) {
+	v := &validation{
+		envs:   map[string]*cel.Env{},
+		agents: map[string]*Agent{},
+		broken: map[string]string{},
+		names:  map[string]Error{},
+		found:  &Catalog{Agents: map[string]*Agent{}, Workflows: map[string]*Workflow{}},
+	}
+	if base != nil {
+		maps.Copy(v.agents, base.Agents)
+	}
+	for _, file := range slices.Sorted(maps.Keys(files)) {
+		v.file(file, files[file])
+	}
+	// Workflows are linked once every agent is known.
+	for _, p := range v.workflows {
+		link(p.d, p.w, p.src, v.agents, v.broken)
+		if len(p.d.errs) > 0 {
+			v.errs = append(v.errs, p.d.errs...)
+			continue
+		}
+		v.found.Workflows[p.w.Name] = p.w
+	}
+	return v.found, v.errs.err()
+}
+
+// validation is the state of one Validate call.
+type validation struct {
+	envs      map[string]*cel.Env
+	errs      Errors
+	agents    map[string]*Agent // agents workflows may use: the base's, then the sources'
+	broken    map[string]string // agents of sources with problems → their file
+	names     map[string]Error  // "agent x", "workflow x" → where it is defined
+	workflows []*pendingWorkflow
+	found     *Catalog
+}
+
+// pendingWorkflow is a decoded workflow waiting for every agent to be known.
+type pendingWorkflow struct {
+	d   *decoder
+	w   *Workflow
+	src *wfSource
+}
+
+// file decodes one source. An agent is complete at once; a workflow waits
+// for every agent to be known, and its problems are collected once linked.
+func (v *validation) file(file string, data []byte) {
+	d := &decoder{file: file, envs: v.envs}
+	if w, src := v.decode(d, data); w != nil {
+		v.workflows = append(v.workflows, &pendingWorkflow{d: d, w: w, src: src})
+		return
+	}
+	v.errs = append(v.errs, d.errs...)
+}
+
+// decode decodes a source: it records an agent, or returns a workflow.
+func (v *validation) decode(d *decoder, data []byte) (*Workflow, *wfSource) {
+	root, err := parseYAML(data)
+	if err != nil {
+		var p *problem
+		if !errors.As(err, &p) {
+			p = &problem{msg: err.Error()}
+		}
+		d.errorf(p.pos, "%s", p.msg)
+		return nil, nil
+	}
+	if root.kind != mapKind {
+		d.errorf(root.pos, "a definition is a mapping: an agent (name, system, prompt...) or a workflow (name, steps...); got %s", root.describe())
+		return nil, nil
+	}
+	if root.get("steps") != nil {
+		if !v.claim(d, "workflow", root.get("name")) {
+			return nil, nil
+		}
+		return d.workflow(root)
+	}
+	if !v.claim(d, "agent", root.get("name")) {
+		return nil, nil
+	}
+	a := &Agent{}
+	d.agent(root, a, false)
+	if len(d.errs) > 0 {
+		v.broken[a.Name] = d.file
+		delete(v.agents, a.Name)
+		return nil, nil
+	}
+	v.agents[a.Name] = a
+	v.found.Agents[a.Name] = a
+	return nil, nil
+}
+
+// claim records where a definition's name is defined, and reports a name
+// defined twice.
+func (v *validation) claim(d *decoder, what string, name *node) bool {
+	if name == nil || name.kind != stringKind {
+		return true // reported when decoded
+	}
+	key := what + " " + name.str
+	if first, dup := v.names[key]; dup {
+		d.errorf(name.pos, "%s %q is also defined at %s:%d:%d; names must be unique", what, name.str, first.File, first.Line, first.Col)
+		return false
+	}
+	v.names[key] = Error{File: d.file, Line: name.pos.line, Col: name.pos.col}
+	return true
+}
