@@ -1,0 +1,100 @@
+// Package telemetry builds troupe's Prometheus metrics and OpenTelemetry
+// tracing. Providers are built by the commands and injected; task ids go on
+// spans, never on metric labels.
+package telemetry
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/troupe-dev/troupe/llm"
+)
+
+// Metrics are troupe's Prometheus metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	tasksSubmitted *prometheus.CounterVec
+	tasksFinished  *prometheus.CounterVec
+	llmCalls       *prometheus.CounterVec
+	llmTokens      *prometheus.CounterVec
+	llmCost        *prometheus.CounterVec
+	llmLatency     *prometheus.HistogramVec
+	httpRequests   *prometheus.HistogramVec
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		tasksSubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "troupe_tasks_submitted_total", Help: "Tasks accepted by the API.",
+		}, []string{"type"}),
+		tasksFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "troupe_tasks_finished_total", Help: "Tasks that reached a terminal status.",
+		}, []string{"type", "status"}),
+		llmCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "troupe_llm_calls_total", Help: "LLM call attempts by outcome (ok or the error kind).",
+		}, []string{"model", "provider", "outcome"}),
+		llmTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "troupe_llm_tokens_total", Help: "Tokens used by LLM calls.",
+		}, []string{"model", "direction"}),
+		llmCost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "troupe_llm_cost_usd_total", Help: "Cost of LLM calls in USD.",
+		}, []string{"model"}),
+		llmLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "troupe_llm_call_duration_seconds", Help: "Latency of LLM call attempts.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+		}, []string{"model"}),
+		httpRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "troupe_http_request_duration_seconds", Help: "API requests by route and status.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route", "status"}),
+	}
+	reg.MustRegister(m.tasksSubmitted, m.tasksFinished, m.llmCalls, m.llmTokens, m.llmCost, m.llmLatency, m.httpRequests)
+	return m
+}
+
+// ObserveSubmit counts a task accepted by the API.
+func (m *Metrics) ObserveSubmit(taskType string) {
+	if m == nil {
+		return
+	}
+	m.tasksSubmitted.WithLabelValues(taskType).Inc()
+}
+
+// ObserveTask counts a task that reached a terminal status.
+func (m *Metrics) ObserveTask(taskType, status string) {
+	if m == nil {
+		return
+	}
+	m.tasksFinished.WithLabelValues(taskType, status).Inc()
+}
+
+// ObserveLLMCall records one LLM call attempt.
+func (m *Metrics) ObserveLLMCall(model, provider string, err error, latency time.Duration, in, out int64, cost float64) {
+	if m == nil {
+		return
+	}
+	outcome := "ok"
+	var perr *llm.Error
+	switch {
+	case errors.As(err, &perr):
+		outcome = perr.Kind()
+	case err != nil:
+		outcome = "error"
+	}
+	m.llmCalls.WithLabelValues(model, provider, outcome).Inc()
+	m.llmLatency.WithLabelValues(model).Observe(latency.Seconds())
+	m.llmTokens.WithLabelValues(model, "input").Add(float64(in))
+	m.llmTokens.WithLabelValues(model, "output").Add(float64(out))
+	m.llmCost.WithLabelValues(model).Add(cost)
+}
+
+// ObserveHTTP records one API request; route is the route pattern, not the path.
+func (m *Metrics) ObserveHTTP(method, route string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)).Observe(d.Seconds())
+}
