@@ -1,0 +1,80 @@
+// Package worker builds a Temporal worker with every troupe workflow and
+// activity registered.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/troupe-dev/troupe/activities"
+	"github.com/troupe-dev/troupe/workflows"
+)
+
+// New returns a worker polling taskQueue that runs troupe's workflows and
+// the activities in acts.
+func New(c client.Client, taskQueue string, acts *activities.Activities) worker.Worker {
+	w := worker.New(c, taskQueue, worker.Options{})
+	RegisterWorkflows(w)
+	w.RegisterActivity(acts)
+	return w
+}
+
+// RegisterWorkflows registers troupe's workflows with r; the replayer uses
+// it too, so both see the same workflows under the same names.
+func RegisterWorkflows(r worker.WorkflowRegistry) {
+	r.RegisterWorkflow(workflows.TaskWorkflow)
+	r.RegisterWorkflow(workflows.DSLWorkflow)
+	r.RegisterWorkflow(workflows.AgentStepWorkflow)
+}
+
+// EnsureSearchAttributes registers troupe's custom search attributes in the
+// namespace when they are missing, so tasks can be found by tenant, type and
+// user in the Web UI and with `temporal workflow list --query`, and waits
+// until the server accepts them.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	ops := c.OperatorService()
+	resp, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := workflows.SearchAttributes()
+	for name := range resp.GetCustomAttributes() {
+		delete(missing, name)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		SearchAttributes: missing, Namespace: namespace,
+	}); err != nil {
+		return fmt.Errorf("register search attributes: %w", err)
+	}
+	// Workflows may use them once the namespace cache has refreshed, which
+	// is when a query naming them is accepted.
+	var terms []string
+	for _, name := range slices.Sorted(maps.Keys(missing)) {
+		terms = append(terms, name+" = ''")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		_, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: strings.Join(terms, " AND ")})
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("search attributes not usable after registration: %w", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

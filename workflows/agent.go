@@ -1,0 +1,153 @@
+package workflows
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/troupe-dev/troupe/activities"
+	"github.com/troupe-dev/troupe/definitions"
+	"github.com/troupe-dev/troupe/llm"
+)
+
+// maxAnswerAttempts bounds how often an agent with an output schema is asked
+// again after an answer that does not match it.
+const maxAnswerAttempts = 3
+
+// Default limits of an agent's LLM call, used where the definition sets none.
+const (
+	defaultCallTimeout  = 2 * time.Minute
+	defaultCallDeadline = 10 * time.Minute
+	heartbeatTimeout    = 5 * time.Second
+)
+
+// agentCall is one run of an agent: the conversation to send and where to
+// record it.
+type agentCall struct {
+	TaskID    uuid.UUID
+	SubtaskID *uuid.UUID
+	Agent     *definitions.Agent
+	Model     string
+	Messages  []llm.Message
+	Timeout   time.Duration
+	Retry     *temporal.RetryPolicy
+	// Budget is what the call may spend in USD; nil means no limit.
+	Budget *float64
+}
+
+// agentResult is the output of an agent with the totals of its LLM calls.
+type agentResult struct {
+	Output       activities.Value `json:"output"`
+	Model        string           `json:"model"`
+	InputTokens  int64            `json:"input_tokens"`
+	OutputTokens int64            `json:"output_tokens"`
+	CostUSD      float64          `json:"cost_usd"`
+}
+
+// runAgent calls the agent's LLM. When the agent has an output schema and the
+// answer does not match it, the answer is sent back with what is wrong, up to
+// maxAnswerAttempts times.
+func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    cmp.Or(call.Timeout, defaultCallTimeout),
+		ScheduleToCloseTimeout: defaultCallDeadline,
+		HeartbeatTimeout:       heartbeatTimeout,
+		WaitForCancellation:    true,
+		RetryPolicy:            cmp.Or(call.Retry, defaultRetry()),
+	})
+	var a *activities.Activities
+	var total agentResult
+	messages := call.Messages
+	for attempt := 1; ; attempt++ {
+		if call.Budget != nil && total.CostUSD >= *call.Budget {
+			return total, budgetExceeded(fmt.Sprintf("the step spent $%.6f, all the run had left", total.CostUSD))
+		}
+		req := llm.Request{
+			Model:        call.Model,
+			Messages:     messages,
+			Temperature:  call.Agent.Temperature,
+			MaxTokens:    call.Agent.MaxTokens,
+			OutputSchema: call.Agent.OutputSchema,
+			SchemaName:   call.Agent.Name,
+		}
+		var res activities.CallResult
+		err := workflow.ExecuteActivity(ctx, a.CallLLM, activities.CallInput{TaskID: call.TaskID, SubtaskID: call.SubtaskID, Request: req}).Get(ctx, &res)
+		if err != nil {
+			return total, err
+		}
+		total.Model = res.Model
+		total.InputTokens += res.InputTokens
+		total.OutputTokens += res.OutputTokens
+		total.CostUSD += res.CostUSD
+		if res.Invalid == "" {
+			total.Output = res.Output
+			return total, nil
+		}
+		if attempt == maxAnswerAttempts {
+			return total, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("agent %s gave no valid answer in %d attempts: %s", call.Agent.Name, attempt, res.Invalid),
+				"invalid_output", nil)
+		}
+		messages = append(messages,
+			llm.Message{Role: "assistant", Content: res.Content},
+			llm.Message{Role: "user", Content: "Your answer was rejected: " + res.Invalid + ". Answer again with only a JSON value that matches the schema."},
+		)
+	}
+}
+
+// budgetExceeded is the error that stops a run over its budget.
+func budgetExceeded(detail string) error {
+	return temporal.NewNonRetryableApplicationError(
+		"budget exceeded: "+detail+"; no further LLM call was started", "budget_exceeded", nil)
+}
+
+func defaultRetry() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+		MaximumAttempts:    5,
+	}
+}
+
+// agentMessages builds the conversation for an agent: its system prompt (with
+// the output schema spelled out when it has one), then either the messages
+// given in the input ({"messages": [...]}, as the chat agent takes them) or
+// its prompt template rendered with vars.
+func agentMessages(agent *definitions.Agent, input json.RawMessage, vars definitions.Vars) ([]llm.Message, error) {
+	var msgs []llm.Message
+	system := agent.System
+	if len(agent.OutputSchema) > 0 {
+		system += "\n\nAnswer with a single JSON value, and nothing else, that matches this JSON Schema:\n" + string(agent.OutputSchema)
+	}
+	if system != "" {
+		msgs = append(msgs, llm.Message{Role: "system", Content: system})
+	}
+	var given struct {
+		Messages []llm.Message `json:"messages"`
+	}
+	if json.Unmarshal(input, &given) == nil && len(given.Messages) > 0 {
+		return append(msgs, given.Messages...), nil
+	}
+	prompt, err := definitions.Render(cmp.Or(agent.Prompt, "{{ input }}"), vars)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("render prompt of agent %s: %v", agent.Name, err), "bad_template", err)
+	}
+	return append(msgs, llm.Message{Role: "user", Content: prompt}), nil
+}
+
+// errorMessage is the message of the innermost application error, the one a
+// person can act on, or err's own message.
+func errorMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
+}

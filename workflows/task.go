@@ -1,0 +1,88 @@
+// Package workflows holds troupe's Temporal workflow code: the single-agent
+// task workflow and the YAML workflow interpreter. Everything here is
+// deterministic; I/O happens in activities.
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/troupe-dev/troupe/activities"
+	"github.com/troupe-dev/troupe/definitions"
+	"github.com/troupe-dev/troupe/store"
+)
+
+// TaskInput is the input of TaskWorkflow. The agent definition travels with
+// it, so a run keeps the definition it started with.
+type TaskInput struct {
+	TaskID uuid.UUID         `json:"task_id"`
+	Type   string            `json:"type"`
+	Agent  definitions.Agent `json:"agent"`
+	Model  string            `json:"model"`
+	Input  json.RawMessage   `json:"input"`
+}
+
+// TaskWorkflow runs a task whose type names an agent: one LLM conversation.
+// It marks the task running, calls the agent, and records the outcome.
+func TaskWorkflow(ctx workflow.Context, in TaskInput) (activities.Value, error) {
+	return runTask(ctx, in.TaskID, in.Type, func(ctx workflow.Context) (activities.Value, error) {
+		var input any
+		if err := json.Unmarshal(in.Input, &input); err != nil {
+			return activities.Value{}, temporal.NewNonRetryableApplicationError("task input is not JSON: "+err.Error(), "bad_input", err)
+		}
+		msgs, err := agentMessages(&in.Agent, in.Input, definitions.Vars{"input": input})
+		if err != nil {
+			return activities.Value{}, err
+		}
+		res, err := runAgent(ctx, agentCall{TaskID: in.TaskID, Agent: &in.Agent, Model: in.Model, Messages: msgs})
+		return res.Output, err
+	})
+}
+
+// runTask wraps the body of a task's workflow: it marks the task running,
+// runs body, and records the outcome in the store, even when the workflow
+// was canceled.
+func runTask(ctx workflow.Context, taskID uuid.UUID, taskType string, body func(workflow.Context) (activities.Value, error)) (activities.Value, error) {
+	var a *activities.Activities
+	if err := workflow.ExecuteLocalActivity(storeOptions(ctx), a.StartTask, taskID).Get(ctx, nil); err != nil {
+		return activities.Value{}, err
+	}
+	out, err := body(ctx)
+	status, msg := outcome(err)
+	finish := activities.FinishInput{TaskID: taskID, Type: taskType, Status: status, Output: out, Error: msg}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if ferr := workflow.ExecuteLocalActivity(storeOptions(dctx), a.FinishTask, finish).Get(dctx, nil); ferr != nil {
+		return out, errors.Join(err, ferr)
+	}
+	return out, err
+}
+
+// storeOptions are the options of the local activities that write to the
+// store: short attempts, retried until the store answers or a minute passes.
+func storeOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    10 * time.Second,
+		ScheduleToCloseTimeout: time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 5 * time.Second},
+	})
+}
+
+// outcome maps a workflow error to the task's terminal status and message.
+func outcome(err error) (store.Status, string) {
+	var timeout *temporal.TimeoutError
+	switch {
+	case err == nil:
+		return store.StatusCompleted, ""
+	case temporal.IsCanceledError(err):
+		return store.StatusCanceled, "canceled"
+	case errors.As(err, &timeout):
+		return store.StatusTimedOut, "timed out: " + errorMessage(err)
+	default:
+		return store.StatusFailed, errorMessage(err)
+	}
+}
