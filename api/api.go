@@ -1,0 +1,160 @@
+// Package api is troupe's REST API: Huma v2 operations on chi that start,
+// query, signal and cancel Temporal workflows and read the store. It never
+// calls an LLM itself.
+package api
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humachi"
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.temporal.io/sdk/client"
+
+	"github.com/troupe-dev/troupe/definitions"
+	"github.com/troupe-dev/troupe/store"
+	"github.com/troupe-dev/troupe/telemetry"
+)
+
+// Server holds what the API operations need.
+type Server struct {
+	Store    *store.Store
+	Temporal client.Client
+	Catalog  *definitions.Catalog
+	// TaskQueue is the Temporal task queue the workers poll.
+	TaskQueue string
+	// Namespace is the Temporal namespace, used in Web UI links.
+	Namespace string
+	// TemporalUI is the base URL of the Temporal Web UI ("" = no links).
+	TemporalUI string
+	// DefaultModel is the model of tasks whose agent and request name none.
+	DefaultModel string
+	// HashKey keys the HMAC that turns user emails into user hashes.
+	HashKey []byte
+	// RequireAuth makes an API key (Authorization: Bearer ...) mandatory;
+	// without it, anonymous requests act for the "default" tenant.
+	RequireAuth bool
+	Metrics     *telemetry.Metrics
+	Gatherer    prometheus.Gatherer
+	Logger      *slog.Logger
+}
+
+// Handler returns the HTTP handler of the whole API: the /v1 operations,
+// /openapi.json, /docs, /healthz, /readyz and /metrics.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.observe, eventStreamByAccept)
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	r.Get("/readyz", s.ready)
+	if s.Gatherer != nil {
+		r.Handle("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	}
+	api := humachi.New(r, Config())
+	s.Register(api)
+	return otelhttp.NewHandler(r, "troupe.api", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+		return r.Method + " " + r.URL.Path
+	}))
+}
+
+// Config is the Huma configuration of the API (OpenAPI 3.1 at /openapi.json,
+// docs at /docs).
+func Config() huma.Config {
+	cfg := huma.DefaultConfig("troupe", "1.0.0")
+	cfg.Info.Description = "Run LLM agent tasks and multi-agent YAML workflows durably on Temporal."
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key created with `troupe apikey create`."},
+	}
+	return cfg
+}
+
+// Register adds every /v1 operation to api.
+func (s *Server) Register(api huma.API) {
+	api.UseMiddleware(s.authenticate(api))
+	s.registerTasks(api)
+	s.registerChildren(api)
+	s.registerSignals(api)
+	s.registerDefinitions(api)
+	s.registerReports(api)
+}
+
+// eventStreamByAccept serves GET /v1/tasks/{id}/events as server-sent events
+// when the client asks for text/event-stream, as the stream operation does.
+func eventStreamByAccept(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/events") &&
+			strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			r.URL.Path += "/stream"
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ready answers 200 when Postgres and Temporal both answer.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	var problems []string
+	if err := s.Store.Ping(ctx); err != nil {
+		problems = append(problems, "postgres: "+err.Error())
+	}
+	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		problems = append(problems, "temporal: "+err.Error())
+	}
+	if len(problems) > 0 {
+		s.Logger.WarnContext(ctx, "not ready", slog.Any("problems", problems))
+		http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// observe records the duration of each request by route pattern.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		s.Metrics.ObserveHTTP(r.Method, route, rec.status, time.Since(start))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Flush lets server-sent events through the recorder.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// hashUser returns the keyed hash stored in place of a user's email.
+func (s *Server) hashUser(email string) string {
+	if email == "" {
+		return ""
+	}
+	mac := hmac.New(sha256.New, s.HashKey)
+	mac.Write([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return hex.EncodeToString(mac.Sum(nil))
+}

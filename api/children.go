@@ -1,0 +1,174 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/sse"
+	"github.com/google/uuid"
+
+	"github.com/troupe-dev/troupe/store"
+)
+
+// Subtask is one agent step of a workflow task.
+type Subtask struct {
+	ID           string          `json:"id" format:"uuid"`
+	StepID       string          `json:"step_id"`
+	Agent        string          `json:"agent"`
+	Iteration    int             `json:"iteration"`
+	Status       store.Status    `json:"status"`
+	Model        string          `json:"model"`
+	InputTokens  int64           `json:"input_tokens"`
+	OutputTokens int64           `json:"output_tokens"`
+	CostUSD      float64         `json:"cost_usd"`
+	Output       json.RawMessage `json:"output,omitempty"`
+	Error        string          `json:"error,omitempty"`
+	WorkflowID   string          `json:"workflow_id,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+	StartedAt    *time.Time      `json:"started_at,omitempty"`
+	FinishedAt   *time.Time      `json:"finished_at,omitempty"`
+}
+
+// LLMCall is one attempt of an LLM call.
+type LLMCall struct {
+	ID           int64           `json:"id"`
+	SubtaskID    string          `json:"subtask_id,omitempty"`
+	Attempt      int             `json:"attempt"`
+	Provider     string          `json:"provider"`
+	Model        string          `json:"model"`
+	Request      json.RawMessage `json:"request"`
+	Response     json.RawMessage `json:"response,omitempty"`
+	InputTokens  int64           `json:"input_tokens"`
+	OutputTokens int64           `json:"output_tokens"`
+	CostUSD      float64         `json:"cost_usd"`
+	LatencyMS    int64           `json:"latency_ms"`
+	StatusCode   int             `json:"status_code,omitempty"`
+	Error        string          `json:"error,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+// Event is one entry of a task's event log.
+type Event struct {
+	ID      int64           `json:"id"`
+	Kind    string          `json:"kind"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+	At      time.Time       `json:"at"`
+}
+
+// ListEventsInput is the request of listTaskEvents.
+type ListEventsInput struct {
+	TaskIDInput
+	After int64 `query:"after" minimum:"0" doc:"Only events with a greater id."`
+	Limit int   `query:"limit" minimum:"1" maximum:"1000" default:"200"`
+}
+
+// StreamEventsInput is the request of streamTaskEvents.
+type StreamEventsInput struct {
+	TaskIDInput
+	LastEventID string `header:"Last-Event-ID" doc:"Resume after this event id."`
+}
+
+func (s *Server) registerChildren(api huma.API) {
+	huma.Register(api, huma.Operation{
+		OperationID: "listSubtasks", Method: http.MethodGet, Path: "/v1/tasks/{id}/subtasks",
+		Summary: "List a task's subtasks", Description: "The agent steps of a workflow task, in the order they started, with iteration numbers.", Tags: []string{"tasks"},
+	}, func(ctx context.Context, in *TaskIDInput) (*listOutput[Subtask], error) {
+		rows, err := s.Store.ListSubtasks(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
+		return listOf(rows, err, s.fail, ctx, "task "+in.ID, func(st store.Subtask) Subtask {
+			return Subtask{ID: st.ID.String(), StepID: st.StepID, Agent: st.Agent, Iteration: st.Iteration, Status: st.Status,
+				Model: st.Model, InputTokens: st.InputTokens, OutputTokens: st.OutputTokens, CostUSD: st.CostUSD,
+				Output: st.Output, Error: st.Error, WorkflowID: st.WorkflowID, CreatedAt: st.CreatedAt, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
+		})
+	})
+	huma.Register(api, huma.Operation{
+		OperationID: "listLLMCalls", Method: http.MethodGet, Path: "/v1/tasks/{id}/llm-calls",
+		Summary: "List a task's LLM calls", Description: "Every attempt, with messages, answer, tokens, cost and latency.", Tags: []string{"tasks"},
+	}, func(ctx context.Context, in *TaskIDInput) (*listOutput[LLMCall], error) {
+		rows, err := s.Store.ListLLMCalls(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
+		return listOf(rows, err, s.fail, ctx, "task "+in.ID, func(c store.LLMCall) LLMCall {
+			out := LLMCall{ID: c.ID, Attempt: c.Attempt, Provider: c.Provider, Model: c.Model, Request: c.Request, Response: c.Response,
+				InputTokens: c.InputTokens, OutputTokens: c.OutputTokens, CostUSD: c.CostUSD, LatencyMS: c.LatencyMS,
+				StatusCode: c.StatusCode, Error: c.Error, CreatedAt: c.CreatedAt}
+			if c.SubtaskID != nil {
+				out.SubtaskID = c.SubtaskID.String()
+			}
+			return out
+		})
+	})
+	huma.Register(api, huma.Operation{
+		OperationID: "listTaskEvents", Method: http.MethodGet, Path: "/v1/tasks/{id}/events",
+		Summary: "List a task's events", Description: "The task's event log, oldest first. For a live stream use /v1/tasks/{id}/events/stream.", Tags: []string{"tasks"},
+	}, func(ctx context.Context, in *ListEventsInput) (*listOutput[Event], error) {
+		rows, err := s.Store.ListEvents(ctx, who(ctx).Tenant, uuid.MustParse(in.ID), in.After, in.Limit)
+		return listOf(rows, err, s.fail, ctx, "task "+in.ID, event)
+	})
+	sse.Register(api, huma.Operation{
+		OperationID: "streamTaskEvents", Method: http.MethodGet, Path: "/v1/tasks/{id}/events/stream",
+		Summary: "Stream a task's events", Description: "Server-sent events, one per event-log entry, until the task ends. Reconnect with Last-Event-ID to resume.", Tags: []string{"tasks"},
+	}, map[string]any{"message": Event{}}, s.streamEvents)
+}
+
+// listOutput is a response holding a list.
+type listOutput[T any] struct {
+	Body struct {
+		Items []T `json:"items"`
+	}
+}
+
+func listOf[S, T any](rows []S, err error, fail func(context.Context, string, error) error, ctx context.Context, what string, conv func(S) T) (*listOutput[T], error) {
+	if err != nil {
+		return nil, fail(ctx, what, err)
+	}
+	out := &listOutput[T]{}
+	out.Body.Items = make([]T, 0, len(rows))
+	for _, r := range rows {
+		out.Body.Items = append(out.Body.Items, conv(r))
+	}
+	return out, nil
+}
+
+func event(e store.Event) Event {
+	return Event{ID: e.ID, Kind: e.Kind, Payload: e.Payload, At: e.At}
+}
+
+// streamPoll is how often the event stream looks for new events.
+const streamPoll = 250 * time.Millisecond
+
+func (s *Server) streamEvents(ctx context.Context, in *StreamEventsInput, send sse.Sender) {
+	p := who(ctx)
+	id := uuid.MustParse(in.ID)
+	after, _ := strconv.ParseInt(in.LastEventID, 10, 64)
+	for {
+		// Read the status before the events: when the task has ended, the
+		// events read next include its last one.
+		t, err := s.Store.GetTask(ctx, p.Tenant, id)
+		if err != nil {
+			_ = send.Data(map[string]string{"error": fmt.Sprintf("task %s: %v", in.ID, s.fail(ctx, "task "+in.ID, err))})
+			return
+		}
+		events, err := s.Store.ListEvents(ctx, p.Tenant, id, after, 500)
+		if err != nil {
+			s.Logger.ErrorContext(ctx, "stream events", "task_id", id, "error", err)
+			return
+		}
+		for _, e := range events {
+			if err := send(sse.Message{ID: int(e.ID), Data: event(e)}); err != nil {
+				return
+			}
+			after = e.ID
+		}
+		if t.Status.Terminal() && len(events) < 500 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(streamPoll):
+		}
+	}
+}

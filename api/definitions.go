@@ -1,0 +1,94 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/troupe-dev/troupe/definitions"
+)
+
+// WorkflowSummary describes a loaded workflow definition.
+type WorkflowSummary struct {
+	Name        string          `json:"name"`
+	TaskType    string          `json:"task_type" doc:"The type to submit: workflow:<name>."`
+	Description string          `json:"description,omitempty"`
+	Version     string          `json:"version,omitempty"`
+	Hash        string          `json:"hash"`
+	Input       json.RawMessage `json:"input_schema,omitempty"`
+	Agents      []string        `json:"agents"`
+}
+
+// ValidateInput is the request of validateWorkflow.
+type ValidateInput struct {
+	RawBody []byte `contentType:"application/yaml" maxLength:"1048576"`
+}
+
+// Problem is one validation problem at a position in the YAML.
+type Problem struct {
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Message string `json:"message"`
+}
+
+// ValidateOutput is the response of validateWorkflow.
+type ValidateOutput struct {
+	Body struct {
+		Valid     bool      `json:"valid"`
+		Problems  []Problem `json:"problems"`
+		Workflows []string  `json:"workflows,omitempty"`
+		Agents    []string  `json:"agents,omitempty"`
+	}
+}
+
+func (s *Server) registerDefinitions(api huma.API) {
+	huma.Register(api, huma.Operation{
+		OperationID: "listWorkflows", Method: http.MethodGet, Path: "/v1/workflows",
+		Summary: "List workflow definitions", Description: "The YAML workflows this server loaded, runnable as tasks of type workflow:<name>.", Tags: []string{"workflows"},
+	}, func(ctx context.Context, _ *struct{}) (*listOutput[WorkflowSummary], error) {
+		var items []*definitions.Workflow
+		for _, w := range s.Catalog.Workflows {
+			items = append(items, w)
+		}
+		slices.SortFunc(items, func(a, b *definitions.Workflow) int { return strings.Compare(a.Name, b.Name) })
+		return listOf(items, nil, s.fail, ctx, "workflows", func(w *definitions.Workflow) WorkflowSummary {
+			agents := make([]string, 0, len(w.Agents))
+			for name := range w.Agents {
+				agents = append(agents, name)
+			}
+			slices.Sort(agents)
+			return WorkflowSummary{Name: w.Name, TaskType: "workflow:" + w.Name, Description: w.Description, Version: w.Version, Hash: w.Hash, Input: w.Input, Agents: agents}
+		})
+	})
+	huma.Register(api, huma.Operation{
+		OperationID: "validateWorkflow", Method: http.MethodPost, Path: "/v1/workflows/validate",
+		Summary: "Validate a workflow or agent YAML", Description: "Runs the checks of `troupe validate` on the posted YAML (the loaded agents may be referenced). Answers 200 with valid and the problems, each at a line and column.", Tags: []string{"workflows"},
+	}, func(ctx context.Context, in *ValidateInput) (*ValidateOutput, error) {
+		found, err := definitions.Validate(s.Catalog, map[string][]byte{"posted.yaml": in.RawBody})
+		out := &ValidateOutput{}
+		out.Body.Problems = []Problem{}
+		var problems definitions.Errors
+		switch {
+		case errors.As(err, &problems):
+			for _, p := range problems {
+				out.Body.Problems = append(out.Body.Problems, Problem{Line: p.Line, Column: p.Col, Message: p.Message})
+			}
+		case err != nil:
+			return nil, s.fail(ctx, "definition", err)
+		default:
+			out.Body.Valid = true
+			for name := range found.Workflows {
+				out.Body.Workflows = append(out.Body.Workflows, name)
+			}
+			for name := range found.Agents {
+				out.Body.Agents = append(out.Body.Agents, name)
+			}
+		}
+		return out, nil
+	})
+}

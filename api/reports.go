@@ -1,0 +1,90 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/troupe-dev/troupe/store"
+)
+
+// CostsInput is the request of getCosts.
+type CostsInput struct {
+	GroupBy string    `query:"group_by" default:"model" doc:"Comma-separated dimensions: tenant, user, model, type, day." example:"model,day"`
+	From    time.Time `query:"from" doc:"Tasks created at or after."`
+	To      time.Time `query:"to" doc:"Tasks created before."`
+}
+
+// CostRow is one group of a cost report.
+type CostRow struct {
+	Group        map[string]string `json:"group"`
+	Tasks        int64             `json:"tasks"`
+	InputTokens  int64             `json:"input_tokens"`
+	OutputTokens int64             `json:"output_tokens"`
+	CostUSD      float64           `json:"cost_usd"`
+}
+
+// AuditInput is the request of listAudit.
+type AuditInput struct {
+	EventType  string    `query:"event_type" example:"task_created"`
+	ResourceID string    `query:"resource_id"`
+	After      time.Time `query:"after"`
+	Before     time.Time `query:"before"`
+	Limit      int       `query:"limit" minimum:"1" maximum:"200" default:"50"`
+	Cursor     string    `query:"cursor"`
+}
+
+// AuditRow is one audit log entry.
+type AuditRow struct {
+	ID           int64           `json:"id"`
+	EventType    string          `json:"event_type"`
+	ResourceType string          `json:"resource_type"`
+	ResourceID   string          `json:"resource_id"`
+	UserIDHash   string          `json:"user_id_hash,omitempty"`
+	Actor        string          `json:"actor"`
+	At           time.Time       `json:"at"`
+	Metadata     json.RawMessage `json:"metadata,omitempty"`
+}
+
+func (s *Server) registerReports(api huma.API) {
+	huma.Register(api, huma.Operation{
+		OperationID: "getCosts", Method: http.MethodGet, Path: "/v1/costs",
+		Summary: "Cost report", Description: "Tokens and cost of the tenant's tasks, grouped.", Tags: []string{"reports"},
+	}, func(ctx context.Context, in *CostsInput) (*listOutput[CostRow], error) {
+		rows, err := s.Store.Costs(ctx, who(ctx).Tenant, strings.Split(in.GroupBy, ","), in.From, in.To)
+		return listOf(rows, err, s.fail, ctx, "costs", func(r store.CostRow) CostRow {
+			return CostRow{Group: r.Group, Tasks: r.Tasks, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CostUSD: r.CostUSD}
+		})
+	})
+	huma.Register(api, huma.Operation{
+		OperationID: "listAudit", Method: http.MethodGet, Path: "/v1/audit",
+		Summary: "Audit log", Description: "The tenant's append-only audit log, newest first.", Tags: []string{"reports"},
+	}, func(ctx context.Context, in *AuditInput) (*auditPage, error) {
+		rows, next, err := s.Store.ListAudit(ctx, store.AuditFilter{
+			TenantID: who(ctx).Tenant, EventType: in.EventType, ResourceID: in.ResourceID,
+			After: in.After, Before: in.Before, Limit: in.Limit, Cursor: in.Cursor,
+		})
+		if err != nil {
+			return nil, s.fail(ctx, "audit", err)
+		}
+		out := &auditPage{}
+		out.Body.Items = make([]AuditRow, 0, len(rows))
+		for _, a := range rows {
+			out.Body.Items = append(out.Body.Items, AuditRow{ID: a.ID, EventType: a.EventType, ResourceType: a.ResourceType,
+				ResourceID: a.ResourceID, UserIDHash: a.UserIDHash, Actor: a.Actor, At: a.At, Metadata: a.Metadata})
+		}
+		out.Body.NextCursor = next
+		return out, nil
+	})
+}
+
+type auditPage struct {
+	Body struct {
+		Items      []AuditRow `json:"items"`
+		NextCursor string     `json:"next_cursor,omitempty"`
+	}
+}

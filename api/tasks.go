@@ -1,0 +1,265 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/troupe-dev/troupe/store"
+	"github.com/troupe-dev/troupe/workflows"
+)
+
+// Task is a task as the API shows it.
+type Task struct {
+	ID           string          `json:"id" format:"uuid"`
+	Type         string          `json:"type"`
+	Status       store.Status    `json:"status" enum:"pending,running,completed,failed,canceled,timed_out"`
+	Input        json.RawMessage `json:"input"`
+	Output       json.RawMessage `json:"output,omitempty" doc:"For an agent with no output schema: {\"text\": \"...\"}."`
+	Error        string          `json:"error,omitempty"`
+	Model        string          `json:"model"`
+	InputTokens  int64           `json:"input_tokens"`
+	OutputTokens int64           `json:"output_tokens"`
+	CostUSD      float64         `json:"cost_usd"`
+	Priority     int             `json:"priority"`
+	Metadata     json.RawMessage `json:"metadata,omitempty"`
+	WorkflowID   string          `json:"workflow_id"`
+	RunID        string          `json:"run_id,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+	StartedAt    *time.Time      `json:"started_at,omitempty"`
+	FinishedAt   *time.Time      `json:"finished_at,omitempty"`
+	Links        TaskLinks       `json:"links"`
+}
+
+// TaskLinks are links to where else a task can be seen.
+type TaskLinks struct {
+	TemporalUI string `json:"temporal_ui,omitempty" doc:"The task's workflow in the Temporal Web UI."`
+}
+
+func (s *Server) task(t store.Task) Task {
+	out := Task{
+		ID: t.ID.String(), Type: t.Type, Status: t.Status, Input: t.Input, Output: t.Output, Error: t.Error,
+		Model: t.Model, InputTokens: t.InputTokens, OutputTokens: t.OutputTokens, CostUSD: t.CostUSD,
+		Priority: t.Priority, Metadata: t.Metadata, WorkflowID: t.WorkflowID, RunID: t.RunID,
+		CreatedAt: t.CreatedAt, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt,
+	}
+	if s.TemporalUI != "" {
+		out.Links.TemporalUI = fmt.Sprintf("%s/namespaces/%s/workflows/%s", s.TemporalUI, url.PathEscape(s.Namespace), url.PathEscape(t.WorkflowID))
+	}
+	return out
+}
+
+// CreateTaskInput is the request of createTask.
+type CreateTaskInput struct {
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Retrying a request with the same key returns the same task instead of starting a second one."`
+	Body           struct {
+		Type       string            `json:"type" minLength:"1" maxLength:"200" doc:"An agent name (e.g. summarize, chat) or workflow:<name>. With a definition, workflow:<the definition's name>." example:"summarize"`
+		Definition string            `json:"definition,omitempty" maxLength:"524288" doc:"A workflow YAML to run as written instead of a loaded one (what troupe run FILE.yaml sends); checked like POST /v1/workflows/validate."`
+		Input      json.RawMessage   `json:"input" doc:"The task's input, checked against the agent's or workflow's input schema." example:"{\"text\": \"Temporal is a durable execution platform...\"}"`
+		Model      string            `json:"model,omitempty" maxLength:"200" doc:"Model to use instead of the agent's or the default."`
+		UserEmail  string            `json:"user_email,omitempty" format:"email" maxLength:"320" doc:"Stored only as a keyed hash."`
+		Priority   int               `json:"priority,omitempty" minimum:"0" maximum:"5" doc:"1 (highest) to 5; 0 = default (3)."`
+		Metadata   map[string]string `json:"metadata,omitempty" maxProperties:"50"`
+	}
+}
+
+// TaskOutput is a response holding one task.
+type TaskOutput struct {
+	Status   int
+	Location string `header:"Location"`
+	Body     Task
+}
+
+// TaskIDInput names one task.
+type TaskIDInput struct {
+	ID string `path:"id" format:"uuid" doc:"Task id."`
+}
+
+// ListTasksInput is the request of listTasks.
+type ListTasksInput struct {
+	Status        string    `query:"status" enum:"pending,running,completed,failed,canceled,timed_out"`
+	Type          string    `query:"type"`
+	UserEmail     string    `query:"user_email" format:"email"`
+	CreatedAfter  time.Time `query:"created_after"`
+	CreatedBefore time.Time `query:"created_before"`
+	Limit         int       `query:"limit" minimum:"1" maximum:"200" default:"50"`
+	Cursor        string    `query:"cursor" doc:"next_cursor of the previous page."`
+}
+
+// TaskList is a page of tasks.
+type TaskList struct {
+	Body struct {
+		Items      []Task `json:"items"`
+		NextCursor string `json:"next_cursor,omitempty"`
+	}
+}
+
+func (s *Server) registerTasks(api huma.API) {
+	huma.Register(api, huma.Operation{
+		OperationID:   "createTask",
+		Method:        http.MethodPost,
+		Path:          "/v1/tasks",
+		Summary:       "Submit a task",
+		Description:   "Validates the task and starts its Temporal workflow `task-<id>`. Answers 201 with the new task, or 200 with the existing one when the Idempotency-Key was seen before.",
+		DefaultStatus: http.StatusCreated,
+		Tags:          []string{"tasks"},
+	}, s.createTask)
+	huma.Register(api, huma.Operation{
+		OperationID: "getTask", Method: http.MethodGet, Path: "/v1/tasks/{id}",
+		Summary: "Get a task", Tags: []string{"tasks"},
+	}, s.getTask)
+	huma.Register(api, huma.Operation{
+		OperationID: "listTasks", Method: http.MethodGet, Path: "/v1/tasks",
+		Summary: "List tasks", Description: "Newest first, with filters and cursor pagination.", Tags: []string{"tasks"},
+	}, s.listTasks)
+	huma.Register(api, huma.Operation{
+		OperationID: "cancelTask", Method: http.MethodPost, Path: "/v1/tasks/{id}/cancel",
+		Summary: "Cancel a task", Description: "Requests cancellation of the task's workflow; the LLM call in flight is aborted. Answers 202: the task shows `canceled` once the workflow has stopped.",
+		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"},
+	}, s.cancelTask)
+}
+
+func (s *Server) createTask(ctx context.Context, in *CreateTaskInput) (*TaskOutput, error) {
+	body := in.Body
+	if len(body.Input) == 0 || string(body.Input) == "null" {
+		body.Input = json.RawMessage("{}")
+	}
+	start, err := s.prepare(body.Type, body.Definition, body.Input, body.Model)
+	if err != nil {
+		return nil, err
+	}
+	p := who(ctx)
+	metadata, _ := json.Marshal(body.Metadata)
+	t, created, err := s.Store.CreateTask(ctx, store.NewTask{
+		TenantID: p.Tenant, UserIDHash: s.hashUser(body.UserEmail), Type: body.Type,
+		Input: body.Input, Model: start.model, Priority: body.Priority,
+		IdempotencyKey: in.IdempotencyKey, Metadata: metadata, DefinitionHash: start.hash, Actor: p.Actor,
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "task", err)
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	// A replayed request whose first attempt died before starting the
+	// workflow starts it now; starting is idempotent by workflow id.
+	if t.Status == store.StatusPending {
+		if err := s.startWorkflow(ctx, t, start); err != nil {
+			if created {
+				if derr := s.Store.DeleteTask(context.WithoutCancel(ctx), t.ID); derr != nil {
+					s.Logger.ErrorContext(ctx, "delete unstarted task", "task_id", t.ID, "error", derr)
+				}
+			}
+			s.Logger.ErrorContext(ctx, "start workflow", "task_id", t.ID, "error", err)
+			return nil, huma.Error503ServiceUnavailable("the task could not be started: Temporal is unavailable; retry with the same Idempotency-Key")
+		}
+	}
+	if created {
+		s.Metrics.ObserveSubmit(t.Type)
+	}
+	return &TaskOutput{Status: status, Location: "/v1/tasks/" + t.ID.String(), Body: s.task(t)}, nil
+}
+
+// startWorkflow starts the task's workflow, tolerating one already started.
+func (s *Server) startWorkflow(ctx context.Context, t store.Task, start workflowStart) error {
+	opts := client.StartWorkflowOptions{
+		ID:                       t.WorkflowID,
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		// In `troupe dev` a worker shares the client: its first workflow
+		// task then comes back with the start response, saving a dispatch.
+		EnableEagerStart: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.TenantKey.ValueSet(t.TenantID),
+			workflows.TaskTypeKey.ValueSet(t.Type),
+			workflows.UserHashKey.ValueSet(t.UserIDHash),
+		),
+	}
+	if t.Priority > 0 {
+		opts.Priority = temporal.Priority{PriorityKey: t.Priority}
+	}
+	_, err := s.Temporal.ExecuteWorkflow(ctx, opts, start.workflow, start.args(t)...)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) getTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
+	t, err := s.Store.GetTask(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
+	if err != nil {
+		return nil, s.fail(ctx, "task "+in.ID, err)
+	}
+	return &TaskOutput{Status: http.StatusOK, Body: s.task(t)}, nil
+}
+
+func (s *Server) listTasks(ctx context.Context, in *ListTasksInput) (*TaskList, error) {
+	tasks, next, err := s.Store.ListTasks(ctx, store.TaskFilter{
+		TenantID: who(ctx).Tenant, Status: store.Status(in.Status), Type: in.Type,
+		UserIDHash: s.hashUser(in.UserEmail), CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore,
+		Limit: in.Limit, Cursor: in.Cursor,
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "tasks", err)
+	}
+	out := &TaskList{}
+	out.Body.Items = make([]Task, 0, len(tasks))
+	for _, t := range tasks {
+		out.Body.Items = append(out.Body.Items, s.task(t))
+	}
+	out.Body.NextCursor = next
+	return out, nil
+}
+
+func (s *Server) cancelTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
+	p := who(ctx)
+	t, err := s.Store.GetTask(ctx, p.Tenant, uuid.MustParse(in.ID))
+	if err != nil {
+		return nil, s.fail(ctx, "task "+in.ID, err)
+	}
+	if t.Status.Terminal() {
+		return nil, huma.Error409Conflict(fmt.Sprintf("task %s already ended with status %s", t.ID, t.Status))
+	}
+	if err := s.Temporal.CancelWorkflow(ctx, t.WorkflowID, ""); err != nil {
+		var nf *serviceerror.NotFound
+		if !errors.As(err, &nf) {
+			return nil, s.fail(ctx, "task "+in.ID, err)
+		}
+	}
+	if err := s.Store.AppendAudit(ctx, store.Audit{
+		EventType: "task_cancel_requested", ResourceType: "task", ResourceID: t.ID.String(),
+		TenantID: t.TenantID, UserIDHash: t.UserIDHash, Actor: p.Actor,
+	}); err != nil {
+		return nil, s.fail(ctx, "task "+in.ID, err)
+	}
+	return &TaskOutput{Status: http.StatusAccepted, Body: s.task(t)}, nil
+}
+
+// knownTypes lists the task types a client may submit.
+func (s *Server) knownTypes() string {
+	var names []string
+	for name := range s.Catalog.Agents {
+		names = append(names, name)
+	}
+	for name := range s.Catalog.Workflows {
+		names = append(names, "workflow:"+name)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
