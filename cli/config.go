@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// config is troupe's configuration, read once from the environment.
+type config struct {
+	DatabaseURL       string // DATABASE_URL
+	TemporalAddress   string // TEMPORAL_ADDRESS
+	TemporalNamespace string // TEMPORAL_NAMESPACE
+	TaskQueue         string // TROUPE_TASK_QUEUE
+	Addr              string // TROUPE_ADDR
+	OpenAIKey         string // OPENAI_API_KEY
+	OpenAIBaseURL     string // OPENAI_BASE_URL
+	DefaultModel      string // TROUPE_DEFAULT_MODEL
+	Definitions       string // TROUPE_DEFINITIONS: folder of agent/workflow YAML ("" = shipped examples)
+	Prices            string // TROUPE_PRICES: YAML price table overriding the built-in one
+	HashKey           string // TROUPE_HASH_KEY: secret keying the hash of user emails
+	Auth              string // TROUPE_AUTH: "apikey" (API keys required; default of serve) or "none" (default of dev)
+	TemporalUI        string // TROUPE_TEMPORAL_UI: Web UI base URL for task links
+	OTLPEndpoint      string // OTEL_EXPORTER_OTLP_ENDPOINT
+	LogLevel          string // TROUPE_LOG_LEVEL: debug, info, warn, error
+	DataDir           string // TROUPE_DATA_DIR: where `troupe dev` keeps its state (default .troupe)
+	APIURL            string // TROUPE_API_URL: the API `troupe run` talks to
+	APIKey            string // TROUPE_API_KEY: the key `troupe run` sends
+	MetricsAddr       string // TROUPE_METRICS_ADDR: where `troupe worker` serves /metrics
+	UIAddr            string // TROUPE_UI_ADDR: where `troupe dev` serves the Temporal Web UI ("off" = none)
+}
+
+// loadConfig reads the environment and fills in defaults.
+func loadConfig(getenv func(string) string) config {
+	c := config{
+		DatabaseURL:       getenv("DATABASE_URL"),
+		TemporalAddress:   cmp.Or(getenv("TEMPORAL_ADDRESS"), "127.0.0.1:7233"),
+		TemporalNamespace: cmp.Or(getenv("TEMPORAL_NAMESPACE"), "default"),
+		TaskQueue:         cmp.Or(getenv("TROUPE_TASK_QUEUE"), "troupe"),
+		Addr:              cmp.Or(getenv("TROUPE_ADDR"), "127.0.0.1:8080"),
+		OpenAIKey:         getenv("OPENAI_API_KEY"),
+		OpenAIBaseURL:     getenv("OPENAI_BASE_URL"),
+		DefaultModel:      getenv("TROUPE_DEFAULT_MODEL"),
+		Definitions:       getenv("TROUPE_DEFINITIONS"),
+		Prices:            getenv("TROUPE_PRICES"),
+		HashKey:           getenv("TROUPE_HASH_KEY"),
+		Auth:              getenv("TROUPE_AUTH"),
+		TemporalUI:        getenv("TROUPE_TEMPORAL_UI"),
+		OTLPEndpoint:      getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
+		LogLevel:          cmp.Or(getenv("TROUPE_LOG_LEVEL"), "info"),
+		DataDir:           cmp.Or(getenv("TROUPE_DATA_DIR"), ".troupe"),
+		MetricsAddr:       cmp.Or(getenv("TROUPE_METRICS_ADDR"), "127.0.0.1:9464"),
+		UIAddr:            cmp.Or(getenv("TROUPE_UI_ADDR"), "127.0.0.1:8233"),
+	}
+	c.APIKey = getenv("TROUPE_API_KEY")
+	c.APIURL = cmp.Or(getenv("TROUPE_API_URL"), "http://"+c.Addr)
+	if c.DefaultModel == "" && c.OpenAIKey == "" {
+		c.DefaultModel = "mock"
+	}
+	c.DefaultModel = cmp.Or(c.DefaultModel, "gpt-4o-mini")
+	return c
+}
+
+// validate checks what the server commands (serve, worker) need.
+func (c config) validate() error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL is not set"))
+	}
+	if c.Auth != "" && c.Auth != "apikey" && c.Auth != "none" {
+		errs = append(errs, fmt.Errorf("TROUPE_AUTH is %q; use apikey or none", c.Auth))
+	}
+	if _, err := c.level(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c config) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(c.LogLevel))); err != nil {
+		return 0, fmt.Errorf("TROUPE_LOG_LEVEL is %q; use debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}

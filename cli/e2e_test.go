@@ -1,0 +1,355 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/troupe-dev/troupe/devserver"
+	"github.com/troupe-dev/troupe/llm"
+	"github.com/troupe-dev/troupe/llm/llmtest"
+	"github.com/troupe-dev/troupe/store"
+	"github.com/troupe-dev/troupe/store/storetest"
+)
+
+// devStack is a `troupe dev` process started by a test, with its
+// configuration.
+type devStack struct {
+	api      string
+	temporal string
+	store    *store.Store
+	done     chan error
+}
+
+// startDev runs `troupe dev` in-process on free ports, against a database
+// of its own and the given fake OpenAI-compatible server, and waits until it
+// is ready. It stops at the end of the test, and the test checks it stopped
+// cleanly.
+func startDev(t testing.TB, fake *llmtest.Server, extraEnv map[string]string) *devStack {
+	t.Helper()
+	apiPort, err := devserver.FreePort("127.0.0.1")
+	require.NoError(t, err)
+	temporalPort, err := devserver.FreePort("127.0.0.1")
+	require.NoError(t, err)
+	dbURL := storetest.NewEmptyDB(t)
+	env := map[string]string{
+		"DATABASE_URL":         dbURL,
+		"TROUPE_ADDR":          fmt.Sprintf("127.0.0.1:%d", apiPort),
+		"TEMPORAL_ADDRESS":     fmt.Sprintf("127.0.0.1:%d", temporalPort),
+		"TROUPE_UI_ADDR":       "off",
+		"TROUPE_DATA_DIR":      t.TempDir(),
+		"OPENAI_API_KEY":       "test-key",
+		"OPENAI_BASE_URL":      fake.URL,
+		"TROUPE_DEFAULT_MODEL": "gpt-4o-mini",
+		"TROUPE_LOG_LEVEL":     "warn",
+	}
+	for k, v := range extraEnv {
+		env[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &devStack{
+		api:      "http://" + env["TROUPE_ADDR"],
+		temporal: env["TEMPORAL_ADDRESS"],
+		done:     make(chan error, 1),
+	}
+	go func() {
+		s.done <- Run(ctx, []string{"dev"}, func(k string) string { return env[k] }, io.Discard, &testWriter{t: t})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-s.done:
+			require.NoError(t, err, "troupe dev stops cleanly")
+		case <-time.After(30 * time.Second):
+			t.Error("troupe dev did not stop within 30s")
+		}
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := http.Get(s.api + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("troupe dev exited before it was ready: %v", err)
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "troupe dev not ready after 2 minutes")
+		time.Sleep(100 * time.Millisecond)
+	}
+	pool, err := store.Connect(context.Background(), dbURL)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	s.store = store.New(pool)
+	return s
+}
+
+// testWriter sends a process's log lines to the test log.
+type testWriter struct {
+	t  testing.TB
+	mu sync.Mutex
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// call sends a JSON request to the API and decodes the JSON answer.
+func (s *devStack) call(t testing.TB, method, path string, body any, header map[string]string, out any) int {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		require.NoError(t, err)
+		r = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, s.api+path, r)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil {
+		require.NoError(t, json.Unmarshal(data, out), "answer: %s", data)
+	}
+	return resp.StatusCode
+}
+
+// taskJSON is the API's task as the tests read it.
+type taskJSON struct {
+	ID           string          `json:"id"`
+	Status       string          `json:"status"`
+	Output       json.RawMessage `json:"output"`
+	Error        string          `json:"error"`
+	Model        string          `json:"model"`
+	InputTokens  int64           `json:"input_tokens"`
+	OutputTokens int64           `json:"output_tokens"`
+	CostUSD      float64         `json:"cost_usd"`
+	WorkflowID   string          `json:"workflow_id"`
+	StartedAt    *time.Time      `json:"started_at"`
+	FinishedAt   *time.Time      `json:"finished_at"`
+}
+
+// waitFor polls the task until it has one of the statuses.
+func (s *devStack) waitFor(t testing.TB, id string, statuses ...string) taskJSON {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var task taskJSON
+		require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/tasks/"+id, nil, nil, &task))
+		for _, st := range statuses {
+			if task.Status == st {
+				return task
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "task %s still %s, want %v", id, task.Status, statuses)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestDevEndToEnd(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{} // requests per scenario marker
+	fake := llmtest.NewServer(t, func(_ int, req llm.Request) llmtest.Reply {
+		prompt := req.Messages[len(req.Messages)-1].Content
+		mu.Lock()
+		defer mu.Unlock()
+		cost := 0.001
+		switch {
+		case strings.Contains(prompt, "LOOP-TOPIC") && len(req.OutputSchema) > 0:
+			seen["assess"]++
+			verdict := `{"approved": false, "feedback": "cite your sources"}`
+			if seen["assess"] > 1 {
+				verdict = `{"approved": true, "feedback": "good"}`
+			}
+			return llmtest.Reply{Content: verdict, InputTokens: 40, OutputTokens: 10, Cost: &cost}
+		case strings.Contains(prompt, "LOOP-TOPIC"):
+			seen["research"]++
+			return llmtest.Reply{Content: fmt.Sprintf("notes v%d", seen["research"]), InputTokens: 50, OutputTokens: 20, Cost: &cost}
+		case strings.Contains(prompt, "RATE-LIMITED"):
+			seen["rate"]++
+			if seen["rate"] <= 2 {
+				return llmtest.Reply{Status: 429, ErrorCode: "rate_limit_exceeded", Header: map[string]string{"Retry-After": "1"}}
+			}
+			return llmtest.Reply{Content: "finally", InputTokens: 30, OutputTokens: 3}
+		case strings.Contains(prompt, "SLOW"):
+			return llmtest.Reply{Content: "too late", Delay: time.Minute}
+		case strings.Contains(prompt, "BAD-KEY"):
+			return llmtest.Reply{Status: 401, ErrorCode: "invalid_api_key"}
+		default:
+			return llmtest.Reply{Content: "A short summary.", InputTokens: 120, OutputTokens: 8}
+		}
+	})
+	s := startDev(t, fake, nil)
+	prices := llm.DefaultPrices()
+
+	t.Run("completes with the model's answer, tokens, cost and audit", func(t *testing.T) {
+		var task taskJSON
+		code := s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": "summarize", "input": map[string]any{"text": "Temporal makes code durable."}}, nil, &task)
+		require.Equal(t, http.StatusCreated, code)
+		require.Contains(t, []string{"pending", "running"}, task.Status)
+		require.Equal(t, "task-"+task.ID, task.WorkflowID)
+
+		done := s.waitFor(t, task.ID, "completed", "failed")
+		require.Equal(t, "completed", done.Status, done.Error)
+		require.JSONEq(t, `{"text":"A short summary."}`, string(done.Output))
+		require.Equal(t, "gpt-4o-mini", done.Model)
+		require.EqualValues(t, 120, done.InputTokens)
+		require.EqualValues(t, 8, done.OutputTokens)
+		require.InDelta(t, prices.Cost("gpt-4o-mini", 120, 8), done.CostUSD, 1e-9)
+		require.Greater(t, done.CostUSD, 0.0)
+		require.NotNil(t, done.StartedAt)
+		require.NotNil(t, done.FinishedAt)
+
+		id := uuid.MustParse(task.ID)
+		calls, err := s.store.ListLLMCalls(context.Background(), "default", id)
+		require.NoError(t, err)
+		require.Len(t, calls, 1)
+		require.EqualValues(t, 120, calls[0].InputTokens)
+		require.Equal(t, 200, calls[0].StatusCode)
+		require.Contains(t, string(calls[0].Request), "Temporal makes code durable.")
+
+		audit, _, err := s.store.ListAudit(context.Background(), store.AuditFilter{TenantID: "default", ResourceID: task.ID})
+		require.NoError(t, err)
+		var kinds []string
+		for _, a := range audit {
+			kinds = append(kinds, a.EventType)
+		}
+		require.ElementsMatch(t, []string{"task_created", "task_started", "task_completed"}, kinds)
+
+		tc, err := client.Dial(client.Options{HostPort: s.temporal})
+		require.NoError(t, err)
+		defer tc.Close()
+		desc, err := tc.DescribeWorkflowExecution(context.Background(), task.WorkflowID, "")
+		require.NoError(t, err)
+		require.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.WorkflowExecutionInfo.Status)
+		recordHistory(t, s.temporal, task.WorkflowID, "task_workflow")
+	})
+
+	t.Run("retries after 429 with Retry-After and records every attempt", func(t *testing.T) {
+		var task taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "RATE-LIMITED hello"}}, nil, &task))
+		done := s.waitFor(t, task.ID, "completed", "failed")
+		require.Equal(t, "completed", done.Status, done.Error)
+		require.JSONEq(t, `{"text":"finally"}`, string(done.Output))
+		calls, err := s.store.ListLLMCalls(context.Background(), "default", uuid.MustParse(task.ID))
+		require.NoError(t, err)
+		require.Len(t, calls, 3)
+		for i, c := range calls {
+			require.Equal(t, i+1, c.Attempt)
+		}
+		require.Equal(t, 429, calls[0].StatusCode)
+		require.Equal(t, 429, calls[1].StatusCode)
+		require.Equal(t, 200, calls[2].StatusCode)
+		require.EqualValues(t, 30, done.InputTokens)
+	})
+
+	t.Run("fails at once on a non-retryable provider error", func(t *testing.T) {
+		var task taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "BAD-KEY"}}, nil, &task))
+		done := s.waitFor(t, task.ID, "completed", "failed")
+		require.Equal(t, "failed", done.Status)
+		require.Contains(t, done.Error, "401")
+		calls, err := s.store.ListLLMCalls(context.Background(), "default", uuid.MustParse(task.ID))
+		require.NoError(t, err)
+		require.Len(t, calls, 1, "no retry after a 401")
+	})
+
+	t.Run("cancel aborts the call in flight", func(t *testing.T) {
+		var task taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "SLOW"}}, nil, &task))
+		s.waitFor(t, task.ID, "running")
+		require.Eventually(t, func() bool { return strings.Contains(lastPrompt(fake), "SLOW") }, 30*time.Second, 50*time.Millisecond)
+		require.Equal(t, http.StatusAccepted, s.call(t, http.MethodPost, "/v1/tasks/"+task.ID+"/cancel", nil, nil, nil))
+		done := s.waitFor(t, task.ID, "canceled", "completed", "failed")
+		require.Equal(t, "canceled", done.Status)
+		calls, err := s.store.ListLLMCalls(context.Background(), "default", uuid.MustParse(task.ID))
+		require.NoError(t, err)
+		require.Len(t, calls, 1)
+		require.NotEmpty(t, calls[0].Error, "the aborted call is recorded with its error")
+		require.Less(t, calls[0].LatencyMS, int64(30_000), "the call was aborted, not waited for")
+	})
+
+	t.Run("a research loop runs until the assessor approves", func(t *testing.T) {
+		var task taskJSON
+		code := s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": "workflow:research_loop", "input": map[string]any{"topic": "LOOP-TOPIC"}}, nil, &task)
+		require.Equal(t, http.StatusCreated, code)
+		done := s.waitFor(t, task.ID, "completed", "failed")
+		require.Equal(t, "completed", done.Status, done.Error)
+		require.JSONEq(t, `{"report": "notes v2", "approved": true, "feedback": "good", "rounds": 2}`, string(done.Output))
+
+		var subtasks struct {
+			Items []struct {
+				StepID    string  `json:"step_id"`
+				Agent     string  `json:"agent"`
+				Iteration int     `json:"iteration"`
+				Status    string  `json:"status"`
+				CostUSD   float64 `json:"cost_usd"`
+				Tokens    int64   `json:"input_tokens"`
+			} `json:"items"`
+		}
+		require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/tasks/"+task.ID+"/subtasks", nil, nil, &subtasks))
+		var steps []string
+		var sum float64
+		for _, st := range subtasks.Items {
+			steps = append(steps, fmt.Sprintf("%s#%d:%s", st.StepID, st.Iteration, st.Status))
+			sum += st.CostUSD
+		}
+		require.Equal(t, []string{"research#1:completed", "assess#1:completed", "research#2:completed", "assess#2:completed"}, steps)
+		require.InDelta(t, 0.004, sum, 1e-9)
+		require.InDelta(t, 0.004, done.CostUSD, 1e-9, "the task carries the totals of its subtasks")
+		require.EqualValues(t, 2*50+2*40, done.InputTokens)
+
+		audit, _, err := s.store.ListAudit(context.Background(), store.AuditFilter{TenantID: "default", ResourceID: task.ID})
+		require.NoError(t, err)
+		var kinds []string
+		for _, a := range audit {
+			kinds = append(kinds, a.EventType)
+		}
+		require.ElementsMatch(t, []string{"task_created", "task_started", "task_completed"}, kinds)
+		recordHistory(t, s.temporal, task.WorkflowID, "research_loop")
+	})
+
+	t.Run("an Idempotency-Key returns the same task", func(t *testing.T) {
+		body := map[string]any{"type": "summarize", "input": map[string]any{"text": "once"}}
+		key := map[string]string{"Idempotency-Key": uuid.NewString()}
+		var first, second taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", body, key, &first))
+		require.Equal(t, http.StatusOK, s.call(t, http.MethodPost, "/v1/tasks", body, key, &second))
+		require.Equal(t, first.ID, second.ID)
+		s.waitFor(t, first.ID, "completed")
+	})
+}
+
+func lastPrompt(s *llmtest.Server) string {
+	reqs := s.Requests()
+	if len(reqs) == 0 {
+		return ""
+	}
+	msgs := reqs[len(reqs)-1].Messages
+	return msgs[len(msgs)-1].Content
+}

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.temporal.io/sdk/client"
+
+	"github.com/troupe-dev/troupe/store"
+	"github.com/troupe-dev/troupe/telemetry"
+	"github.com/troupe-dev/troupe/worker"
+)
+
+// process holds what every long-running troupe command is built from:
+// logging, telemetry, the store and the Temporal client.
+type process struct {
+	cfg      config
+	logger   *slog.Logger
+	tracer   *sdktrace.TracerProvider
+	registry *prometheus.Registry
+	metrics  *telemetry.Metrics
+	pool     *pgxpool.Pool
+	store    *store.Store
+	temporal client.Client
+}
+
+// openProcess connects to Postgres and Temporal and builds telemetry.
+// Close it when done.
+func openProcess(ctx context.Context, cfg config, stderr io.Writer, service string) (*process, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	p := &process{cfg: cfg, logger: newLogger(cfg, stderr).With("service", service)}
+	p.registry, p.metrics = newRegistry()
+	var err error
+	if p.tracer, err = telemetry.NewTracerProvider(ctx, service, cfg.OTLPEndpoint); err != nil {
+		return nil, err
+	}
+	if p.pool, err = store.Connect(ctx, cfg.DatabaseURL); err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.store = store.New(p.pool)
+	if p.temporal, err = dialTemporal(ctx, cfg, p.tracer, p.logger); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if err := worker.EnsureSearchAttributes(ctx, p.temporal, cfg.TemporalNamespace); err != nil {
+		p.logger.Warn("search attributes are not registered; register TroupeTenant, TroupeTaskType and TroupeUserHash (Keyword) with `temporal operator search-attribute create`", "error", err)
+	}
+	return p, nil
+}
+
+// Close releases the process's connections.
+func (p *process) Close() {
+	if p.temporal != nil {
+		p.temporal.Close()
+	}
+	if p.pool != nil {
+		p.pool.Close()
+	}
+	if p.tracer != nil {
+		if err := p.tracer.Shutdown(context.Background()); err != nil {
+			p.logger.Warn("flush traces", "error", err)
+		}
+	}
+}
+
+// startWorker starts a Temporal worker in the process; stop it with Stop.
+func (p *process) startWorker() (interface{ Stop() }, error) {
+	acts, err := newActivities(p.cfg, p.store, p.tracer, p.metrics, p.logger)
+	if err != nil {
+		return nil, err
+	}
+	w := worker.New(p.temporal, p.cfg.TaskQueue, acts)
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	p.logger.Info("worker polling", "task_queue", p.cfg.TaskQueue, "default_model", p.cfg.DefaultModel)
+	return w, nil
+}

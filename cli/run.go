@@ -1,0 +1,58 @@
+// Package cli implements the troupe commands. main only calls Run.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// usage is printed for `troupe help` and unknown commands.
+const usage = `troupe runs LLM agent tasks and multi-agent YAML workflows on Temporal.
+
+Usage:
+  troupe dev                          everything in one process, for a laptop
+  troupe serve                        the REST API (production)
+  troupe worker                       a Temporal worker (production; run many)
+  troupe migrate [up|down|status]     database schema migrations
+  troupe validate FILE...             lint agent and workflow YAML
+  troupe run FILE|TYPE [--input JSON] submit a task to a running API and follow it
+  troupe replay HISTORY.json...       replay exported workflow histories
+  troupe apikey create TENANT [--role admin|member] [--name NAME]
+
+Configuration comes from environment variables; see the README.
+`
+
+// Run runs the troupe command named by args[0].
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	cfg := loadConfig(getenv)
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "dev":
+		return runDev(ctx, cfg, stderr)
+	case "serve":
+		return runServe(ctx, cfg, stderr)
+	case "worker":
+		return runWorker(ctx, cfg, stderr)
+	case "migrate":
+		return runMigrate(ctx, cfg, rest, stdout)
+	case "validate":
+		return runValidate(cfg, rest, stdout)
+	case "run":
+		return runTask(ctx, cfg, rest, stdout)
+	case "replay":
+		return runReplay(rest, stdout)
+	case "apikey":
+		return runAPIKey(ctx, cfg, rest, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}

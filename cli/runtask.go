@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/troupe-dev/troupe/definitions"
+)
+
+// runTask submits a task to a running API and prints its events until it
+// ends: `troupe run TYPE [--input JSON]`, or `troupe run FILE.yaml` for a
+// workflow file, which is sent with the task and run as written.
+func runTask(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	input := fs.String("input", "{}", "the task input as JSON")
+	model := fs.String("model", "", "model to use instead of the definition's")
+	if len(args) == 0 {
+		return errors.New("usage: troupe run TYPE|FILE.yaml [--input JSON] [--model MODEL]")
+	}
+	target := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if !json.Valid([]byte(*input)) {
+		return fmt.Errorf("--input is not valid JSON: %s", *input)
+	}
+	body := map[string]any{"type": target, "input": json.RawMessage(*input), "model": *model}
+	if strings.HasSuffix(target, ".yaml") || strings.HasSuffix(target, ".yml") {
+		src, err := os.ReadFile(target)
+		if err != nil {
+			return err
+		}
+		name, err := workflowName(cfg, target, src)
+		if err != nil {
+			return err
+		}
+		body["type"], body["definition"] = "workflow:"+name, string(src)
+	}
+	c := &apiClient{base: strings.TrimRight(cfg.APIURL, "/"), key: cfg.APIKey, http: &http.Client{Timeout: 30 * time.Second}}
+	var task struct {
+		ID     string          `json:"id"`
+		Status string          `json:"status"`
+		Output json.RawMessage `json:"output"`
+		Error  string          `json:"error"`
+		Cost   float64         `json:"cost_usd"`
+		Links  struct {
+			TemporalUI string `json:"temporal_ui"`
+		} `json:"links"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/v1/tasks", body, &task); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "task %s submitted\n", task.ID)
+	if task.Links.TemporalUI != "" {
+		fmt.Fprintf(stdout, "watch it in the Temporal Web UI: %s\n", task.Links.TemporalUI)
+	}
+	var after int64
+	for {
+		var events struct {
+			Items []struct {
+				ID      int64           `json:"id"`
+				Kind    string          `json:"kind"`
+				Payload json.RawMessage `json:"payload"`
+				At      time.Time       `json:"at"`
+			} `json:"items"`
+		}
+		if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/tasks/%s/events?after=%d", task.ID, after), nil, &events); err != nil {
+			return err
+		}
+		for _, e := range events.Items {
+			fmt.Fprintf(stdout, "%s  %-16s %s\n", e.At.Format("15:04:05.000"), e.Kind, e.Payload)
+			after = e.ID
+		}
+		if err := c.do(ctx, http.MethodGet, "/v1/tasks/"+task.ID, nil, &task); err != nil {
+			return err
+		}
+		switch task.Status {
+		case "completed":
+			fmt.Fprintf(stdout, "completed (cost $%.6f):\n%s\n", task.Cost, task.Output)
+			return nil
+		case "failed", "canceled", "timed_out":
+			return fmt.Errorf("task %s %s: %s", task.ID, task.Status, task.Error)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// apiClient is a minimal JSON client of the troupe API.
+type apiClient struct {
+	base string
+	key  string
+	http *http.Client
+}
+
+func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w (is `troupe dev` or `troupe serve` running? set TROUPE_API_URL)", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		var problem struct {
+			Detail string `json:"detail"`
+			Errors []struct {
+				Message  string `json:"message"`
+				Location string `json:"location"`
+			} `json:"errors"`
+		}
+		msg := strings.TrimSpace(string(data))
+		if json.Unmarshal(data, &problem) == nil && problem.Detail != "" {
+			msg = problem.Detail
+			for _, e := range problem.Errors {
+				msg += "\n  " + e.Location + ": " + e.Message
+			}
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, msg)
+	}
+	return json.Unmarshal(data, out)
+}
+
+// workflowName validates a workflow file locally, so its problems are shown
+// as file:line:col before anything is submitted, and returns its name.
+func workflowName(cfg config, file string, src []byte) (string, error) {
+	base, err := loadCatalog(cfg)
+	if err != nil {
+		return "", err
+	}
+	found, err := definitions.Validate(base, map[string][]byte{file: src})
+	if err != nil {
+		return "", err
+	}
+	for name := range found.Workflows {
+		if len(found.Workflows) == 1 {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("%s: holds %d workflows; troupe run takes a file with one", file, len(found.Workflows))
+}

@@ -1,0 +1,25 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// runServe runs the API alone, against a real Temporal cluster and Postgres.
+func runServe(ctx context.Context, cfg config, stderr io.Writer) error {
+	if cfg.HashKey == "" {
+		return errors.New("TROUPE_HASH_KEY is not set: it keys the hash stored in place of user emails; set it to a long random secret and keep it stable")
+	}
+	p, err := openProcess(ctx, cfg, stderr, "troupe-api")
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	catalog, err := loadCatalog(cfg)
+	if err != nil {
+		return err
+	}
+	srv := newAPI(cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.logger)
+	return serveHTTP(ctx, cfg.Addr, srv.Handler(), p.logger)
+}

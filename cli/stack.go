@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
+	"go.temporal.io/sdk/client"
+	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
+	"go.temporal.io/sdk/interceptor"
+	temporallog "go.temporal.io/sdk/log"
+
+	"github.com/troupe-dev/troupe/activities"
+	"github.com/troupe-dev/troupe/api"
+	"github.com/troupe-dev/troupe/definitions"
+	"github.com/troupe-dev/troupe/examples"
+	"github.com/troupe-dev/troupe/llm"
+	"github.com/troupe-dev/troupe/store"
+	"github.com/troupe-dev/troupe/telemetry"
+)
+
+// newLogger returns the process logger, writing text to w.
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	level, _ := cfg.level()
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// newRegistry returns a Prometheus registry with troupe's metrics and the
+// Go runtime's.
+func newRegistry() (*prometheus.Registry, *telemetry.Metrics) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg, telemetry.NewMetrics(reg)
+}
+
+// dialTemporal connects to the Temporal frontend, with trace propagation
+// from the API through workflows to activities.
+func dialTemporal(ctx context.Context, cfg config, tp trace.TracerProvider, logger *slog.Logger) (client.Client, error) {
+	tracing, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{Tracer: tp.Tracer("troupe.temporal")})
+	if err != nil {
+		return nil, fmt.Errorf("temporal tracing: %w", err)
+	}
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:     cfg.TemporalAddress,
+		Namespace:    cfg.TemporalNamespace,
+		Logger:       temporallog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+		Interceptors: []interceptor.ClientInterceptor{tracing},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	return c, nil
+}
+
+// newActivities builds the activities with their LLM providers. Without an
+// OpenAI key only the offline mock model is available, and a warning says so.
+func newActivities(cfg config, st *store.Store, tp trace.TracerProvider, metrics *telemetry.Metrics, logger *slog.Logger) (*activities.Activities, error) {
+	prices := llm.DefaultPrices()
+	if cfg.Prices != "" {
+		var err error
+		if prices, err = llm.LoadPrices(cfg.Prices); err != nil {
+			return nil, err
+		}
+	}
+	var openai *llm.OpenAI
+	if cfg.OpenAIKey != "" {
+		openai = llm.NewOpenAI(llm.OpenAIConfig{
+			APIKey:     cfg.OpenAIKey,
+			BaseURL:    cfg.OpenAIBaseURL,
+			HTTPClient: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport, otelhttp.WithTracerProvider(tp))},
+		})
+	} else {
+		logger.Warn("OPENAI_API_KEY is not set: the default model is the offline mock model, which answers deterministically from its input; set OPENAI_API_KEY (and OPENAI_BASE_URL for OpenRouter, Ollama or vLLM) to use a real one")
+	}
+	return &activities.Activities{
+		Store:   st,
+		LLM:     llm.NewRouter(openai, llm.NewMock()),
+		Prices:  prices,
+		Metrics: metrics,
+		Logger:  logger,
+	}, nil
+}
+
+// loadCatalog loads the agent and workflow definitions: TROUPE_DEFINITIONS,
+// or the shipped examples.
+func loadCatalog(cfg config) (*definitions.Catalog, error) {
+	if cfg.Definitions == "" {
+		return definitions.Load(examples.FS)
+	}
+	return definitions.LoadDir(cfg.Definitions)
+}
+
+// newAPI builds the API server.
+func newAPI(cfg config, st *store.Store, tc client.Client, catalog *definitions.Catalog, reg *prometheus.Registry, metrics *telemetry.Metrics, logger *slog.Logger) *api.Server {
+	return &api.Server{
+		Store: st, Temporal: tc, Catalog: catalog,
+		TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace, TemporalUI: cfg.TemporalUI,
+		DefaultModel: cfg.DefaultModel, HashKey: []byte(cfg.HashKey), RequireAuth: cfg.Auth != "none",
+		Metrics: metrics, Gatherer: reg, Logger: logger,
+	}
+}
+
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("API listening", "url", "http://"+ln.Addr().String(), "docs", "http://"+ln.Addr().String()+"/docs")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
