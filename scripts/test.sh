@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every troupe test against a real PostgreSQL: TEST_DATABASE_URL, else the
+# server on 127.0.0.1:5432, else a private cluster started here (installing
+# Debian's postgresql package first when the machine has none).
+# Extra arguments go to `go test` (e.g. ./scripts/test.sh -run TestDev ./cli/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ensure_go
+
+can_connect() { # host port
+  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+if [ -z "${TEST_DATABASE_URL:-}" ]; then
+  if can_connect 127.0.0.1 5432; then
+    export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+  else
+    ensure_pg_binaries
+    bin="$(pg_bin)"
+    dir="$(mktemp -d /tmp/troupe-test-pg.XXXXXX)"
+    port=55432
+    as=()
+    if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir"; as=(runuser -u postgres --); fi
+    "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync >/dev/null
+    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+    trap '"${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; rm -rf "$dir"' EXIT
+    export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+    echo "started a private PostgreSQL for the tests on port $port" >&2
+  fi
+fi
+# devserver tests start private clusters from the PostgreSQL binaries.
+ensure_pg_binaries
+
+if [ $# -eq 0 ]; then set -- ./...; fi
+go test -count=1 -timeout 45m "$@"
