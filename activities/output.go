@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/troupe-dev/troupe/definitions"
 )
 
 // parseOutput turns an LLM answer into the step's output: {"text": content}
@@ -16,21 +16,13 @@ func parseOutput(schema json.RawMessage, content string) (output json.RawMessage
 		out, _ := json.Marshal(map[string]string{"text": content})
 		return out, ""
 	}
-	body := stripFence(content)
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(body))
-	if err != nil {
-		return nil, "the answer is not valid JSON: " + err.Error()
-	}
-	compiled, err := compileSchema(schema)
-	if err != nil {
-		return nil, "the output schema does not compile: " + err.Error()
-	}
-	if err := compiled.Validate(doc); err != nil {
-		return nil, "the answer does not match the output schema: " + err.Error()
-	}
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, []byte(body)); err != nil {
+	if err := json.Compact(&buf, []byte(stripFence(content))); err != nil {
 		return nil, "the answer is not valid JSON: " + err.Error()
+	}
+	agent := definitions.Agent{OutputSchema: schema}
+	if err := agent.ValidateOutput(buf.Bytes()); err != nil {
+		return nil, "the answer does not match the output schema: " + err.Error()
 	}
 	return buf.Bytes(), ""
 }
@@ -47,16 +39,4 @@ func stripFence(s string) string {
 		s = s[i+1:]
 	}
 	return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "```"))
-}
-
-func compileSchema(schema json.RawMessage) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
-	if err != nil {
-		return nil, err
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("output.json", doc); err != nil {
-		return nil, err
-	}
-	return c.Compile("output.json")
 }

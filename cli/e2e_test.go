@@ -156,6 +156,11 @@ type taskJSON struct {
 
 // waitFor polls the task until it has one of the statuses.
 func (s *devStack) waitFor(t testing.TB, id string, statuses ...string) taskJSON {
+	return s.poll(t, 100*time.Millisecond, id, statuses...)
+}
+
+// poll reads the task every interval until it has one of the statuses.
+func (s *devStack) poll(t testing.TB, interval time.Duration, id string, statuses ...string) taskJSON {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -167,7 +172,7 @@ func (s *devStack) waitFor(t testing.TB, id string, statuses ...string) taskJSON
 			}
 		}
 		require.True(t, time.Now().Before(deadline), "task %s still %s, want %v", id, task.Status, statuses)
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 
