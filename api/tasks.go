@@ -142,7 +142,10 @@ func (s *Server) createTask(ctx context.Context, in *CreateTaskInput) (*TaskOutp
 		return nil, err
 	}
 	p := who(ctx)
-	metadata, _ := json.Marshal(body.Metadata)
+	var metadata json.RawMessage
+	if len(body.Metadata) > 0 {
+		metadata, _ = json.Marshal(body.Metadata)
+	}
 	t, created, err := s.Store.CreateTask(ctx, store.NewTask{
 		TenantID: p.Tenant, UserIDHash: s.hashUser(body.UserEmail), Type: body.Type,
 		Input: body.Input, Model: start.model, Priority: body.Priority,

@@ -27,7 +27,7 @@ const fakeLatency = 100 * time.Millisecond
 // throughput come from the tasks' own timestamps in Postgres. The baseline, measured
 // in the same run, is a direct call to the fake LLM with the same client.
 //
-//	go test -run '^$' -bench BenchmarkTasks -benchtime 400x ./cli/
+//	go test -run '^$' -bench BenchmarkTasks -benchtime 100x ./cli/
 func BenchmarkTasks(b *testing.B) {
 	fake := llmtest.NewServer(b, func(int, llm.Request) llmtest.Reply {
 		return llmtest.Reply{Content: "ok", InputTokens: 50, OutputTokens: 5, Delay: fakeLatency}

@@ -339,6 +339,17 @@ func TestDevEndToEnd(t *testing.T) {
 		recordHistory(t, s.temporal, task.WorkflowID, "research_loop")
 	})
 
+	t.Run("metrics count tasks and LLM calls", func(t *testing.T) {
+		resp, err := http.Get(s.api + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Contains(t, string(body), `troupe_tasks_finished_total{status="completed",type="summarize"}`)
+		require.Contains(t, string(body), `troupe_llm_calls_total{model="gpt-4o-mini",outcome="rate_limited",provider=""} 2`)
+		require.Contains(t, string(body), `troupe_http_request_duration_seconds_count{method="POST",route="/v1/tasks",status="201"}`)
+	})
+
 	t.Run("an Idempotency-Key returns the same task", func(t *testing.T) {
 		body := map[string]any{"type": "summarize", "input": map[string]any{"text": "once"}}
 		key := map[string]string{"Idempotency-Key": uuid.NewString()}
