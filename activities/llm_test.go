@@ -111,4 +111,3 @@ func TestCallLLMReportsInvalidStructuredAnswers(t *testing.T) {
 	require.Contains(t, res.Invalid, "approved")
 	require.Equal(t, `{"approved": "maybe"}`, res.Content)
 }
-
