@@ -2,14 +2,9 @@ package api
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/google/uuid"
-	"go.temporal.io/api/serviceerror"
 
 	"github.com/troupe-dev/troupe/store"
 )
@@ -30,34 +25,15 @@ func (s *Server) registerSignals(api huma.API) {
 }
 
 func (s *Server) signalTask(ctx context.Context, in *SignalInput) (*TaskOutput, error) {
-	p := who(ctx)
-	t, err := s.Store.GetTask(ctx, p.Tenant, uuid.MustParse(in.ID))
-	if err != nil {
-		return nil, s.fail(ctx, "task "+in.ID, err)
-	}
-	if t.Status.Terminal() {
-		return nil, huma.Error409Conflict(fmt.Sprintf("task %s already ended with status %s", t.ID, t.Status))
-	}
 	payload := in.Body
 	if payload == nil {
 		payload = map[string]any{}
 	}
 	if _, ok := payload["by"]; !ok {
-		payload["by"] = p.Actor
+		payload["by"] = who(ctx).Actor
 	}
-	if err := s.Temporal.SignalWorkflow(ctx, t.WorkflowID, "", in.Name, payload); err != nil {
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return nil, huma.Error409Conflict(fmt.Sprintf("task %s is not running", t.ID))
-		}
-		return nil, s.fail(ctx, "task "+in.ID, err)
-	}
-	meta, _ := json.Marshal(map[string]any{"signal": in.Name, "payload": payload})
-	if err := s.Store.AppendAudit(ctx, store.Audit{
-		EventType: "task_signaled", ResourceType: "task", ResourceID: t.ID.String(),
-		TenantID: t.TenantID, UserIDHash: t.UserIDHash, Actor: p.Actor, Metadata: meta,
-	}); err != nil {
-		return nil, s.fail(ctx, "task "+in.ID, err)
-	}
-	return &TaskOutput{Status: http.StatusAccepted, Body: s.task(t)}, nil
+	meta := map[string]any{"signal": in.Name, "payload": payload}
+	return s.actOnTask(ctx, in.ID, "task_signaled", meta, func(t store.Task) error {
+		return s.Temporal.SignalWorkflow(ctx, t.WorkflowID, "", in.Name, payload)
+	})
 }

@@ -231,25 +231,38 @@ func (s *Server) listTasks(ctx context.Context, in *ListTasksInput) (*TaskList, 
 }
 
 func (s *Server) cancelTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
+	return s.actOnTask(ctx, in.ID, "task_cancel_requested", nil, func(t store.Task) error {
+		return s.Temporal.CancelWorkflow(ctx, t.WorkflowID, "")
+	})
+}
+
+// actOnTask runs act on the workflow of a task of the caller's tenant that
+// has not ended, then records it in the audit log as eventType with meta.
+func (s *Server) actOnTask(ctx context.Context, id, eventType string, meta any, act func(store.Task) error) (*TaskOutput, error) {
 	p := who(ctx)
-	t, err := s.Store.GetTask(ctx, p.Tenant, uuid.MustParse(in.ID))
+	t, err := s.Store.GetTask(ctx, p.Tenant, uuid.MustParse(id))
 	if err != nil {
-		return nil, s.fail(ctx, "task "+in.ID, err)
+		return nil, s.fail(ctx, "task "+id, err)
 	}
 	if t.Status.Terminal() {
 		return nil, huma.Error409Conflict(fmt.Sprintf("task %s already ended with status %s", t.ID, t.Status))
 	}
-	if err := s.Temporal.CancelWorkflow(ctx, t.WorkflowID, ""); err != nil {
+	if err := act(t); err != nil {
 		var nf *serviceerror.NotFound
-		if !errors.As(err, &nf) {
-			return nil, s.fail(ctx, "task "+in.ID, err)
+		if errors.As(err, &nf) {
+			return nil, huma.Error409Conflict(fmt.Sprintf("task %s is not running", t.ID))
 		}
+		return nil, s.fail(ctx, "task "+id, err)
+	}
+	var metadata json.RawMessage
+	if meta != nil {
+		metadata, _ = json.Marshal(meta)
 	}
 	if err := s.Store.AppendAudit(ctx, store.Audit{
-		EventType: "task_cancel_requested", ResourceType: "task", ResourceID: t.ID.String(),
-		TenantID: t.TenantID, UserIDHash: t.UserIDHash, Actor: p.Actor,
+		EventType: eventType, ResourceType: "task", ResourceID: t.ID.String(),
+		TenantID: t.TenantID, UserIDHash: t.UserIDHash, Actor: p.Actor, Metadata: metadata,
 	}); err != nil {
-		return nil, s.fail(ctx, "task "+in.ID, err)
+		return nil, s.fail(ctx, "task "+id, err)
 	}
 	return &TaskOutput{Status: http.StatusAccepted, Body: s.task(t)}, nil
 }

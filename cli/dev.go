@@ -75,12 +75,7 @@ func runDev(ctx context.Context, cfg config, stderr io.Writer) error {
 		return err
 	}
 	defer w.Stop()
-	catalog, err := loadCatalog(cfg)
-	if err != nil {
-		return err
-	}
-	srv := newAPI(cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.logger)
-	return serveHTTP(ctx, cfg.Addr, srv.Handler(), p.logger)
+	return p.serveAPI(ctx)
 }
 
 // devTemporalConfig places the embedded server at TEMPORAL_ADDRESS and its

@@ -238,13 +238,7 @@ func TestDevEndToEnd(t *testing.T) {
 		require.Equal(t, 200, calls[0].StatusCode)
 		require.Contains(t, string(calls[0].Request), "Temporal makes code durable.")
 
-		audit, _, err := s.store.ListAudit(context.Background(), store.AuditFilter{TenantID: "default", ResourceID: task.ID})
-		require.NoError(t, err)
-		var kinds []string
-		for _, a := range audit {
-			kinds = append(kinds, a.EventType)
-		}
-		require.ElementsMatch(t, []string{"task_created", "task_started", "task_completed"}, kinds)
+		require.ElementsMatch(t, []string{"task_created", "task_started", "task_completed"}, s.auditEvents(t, task.ID))
 
 		tc, err := client.Dial(client.Options{HostPort: s.temporal})
 		require.NoError(t, err)
@@ -329,13 +323,7 @@ func TestDevEndToEnd(t *testing.T) {
 		require.InDelta(t, 0.004, done.CostUSD, 1e-9, "the task carries the totals of its subtasks")
 		require.EqualValues(t, 2*50+2*40, done.InputTokens)
 
-		audit, _, err := s.store.ListAudit(context.Background(), store.AuditFilter{TenantID: "default", ResourceID: task.ID})
-		require.NoError(t, err)
-		var kinds []string
-		for _, a := range audit {
-			kinds = append(kinds, a.EventType)
-		}
-		require.ElementsMatch(t, []string{"task_created", "task_started", "task_completed"}, kinds)
+		require.ElementsMatch(t, []string{"task_created", "task_started", "task_completed"}, s.auditEvents(t, task.ID))
 		recordHistory(t, s.temporal, task.WorkflowID, "research_loop")
 	})
 
@@ -359,6 +347,18 @@ func TestDevEndToEnd(t *testing.T) {
 		require.Equal(t, first.ID, second.ID)
 		s.waitFor(t, first.ID, "completed")
 	})
+}
+
+// auditEvents lists the event types of the task's audit rows.
+func (s *devStack) auditEvents(t testing.TB, taskID string) []string {
+	t.Helper()
+	audit, _, err := s.store.ListAudit(context.Background(), store.AuditFilter{TenantID: "default", ResourceID: taskID})
+	require.NoError(t, err)
+	var kinds []string
+	for _, a := range audit {
+		kinds = append(kinds, a.EventType)
+	}
+	return kinds
 }
 
 func lastPrompt(s *llmtest.Server) string {

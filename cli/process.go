@@ -84,3 +84,13 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 	p.logger.Info("worker polling", "task_queue", p.cfg.TaskQueue, "default_model", p.cfg.DefaultModel)
 	return w, nil
 }
+
+// serveAPI serves the API on TROUPE_ADDR until ctx ends.
+func (p *process) serveAPI(ctx context.Context) error {
+	catalog, err := loadCatalog(p.cfg)
+	if err != nil {
+		return err
+	}
+	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.logger)
+	return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), p.logger)
+}

@@ -16,10 +16,5 @@ func runServe(ctx context.Context, cfg config, stderr io.Writer) error {
 		return err
 	}
 	defer p.Close()
-	catalog, err := loadCatalog(cfg)
-	if err != nil {
-		return err
-	}
-	srv := newAPI(cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.logger)
-	return serveHTTP(ctx, cfg.Addr, srv.Handler(), p.logger)
+	return p.serveAPI(ctx)
 }
