@@ -339,3 +339,33 @@ func TestSignalNeedsARunningTask(t *testing.T) {
 	require.Len(t, audit, 1)
 	require.Contains(t, string(audit[0].Metadata), "ship it")
 }
+
+func TestCostsAndAudit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	created := b.api.Post("/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "hi"}, "user_email": "ada@example.com"})
+	require.Equal(t, http.StatusCreated, created.Code)
+	task := decode[Task](t, created.Body.String())
+
+	costs := b.api.Get("/v1/costs?group_by=type,user")
+	require.Equal(t, http.StatusOK, costs.Code, costs.Body.String())
+	rows := decode[struct {
+		Items []CostRow `json:"items"`
+	}](t, costs.Body.String()).Items
+	require.Len(t, rows, 1)
+	require.Equal(t, "chat", rows[0].Group["type"])
+	require.Equal(t, b.server.hashUser("ada@example.com"), rows[0].Group["user"])
+	require.EqualValues(t, 1, rows[0].Tasks)
+	bad := b.api.Get("/v1/costs?group_by=planet")
+	require.Equal(t, http.StatusUnprocessableEntity, bad.Code, bad.Body.String())
+
+	audit := b.api.Get("/v1/audit?resource_id=" + task.ID)
+	require.Equal(t, http.StatusOK, audit.Code)
+	entries := decode[struct {
+		Items []AuditRow `json:"items"`
+	}](t, audit.Body.String()).Items
+	require.Len(t, entries, 1)
+	require.Equal(t, "task_created", entries[0].EventType)
+	require.Equal(t, "anonymous", entries[0].Actor)
+	require.NotContains(t, audit.Body.String(), "ada@example.com")
+}

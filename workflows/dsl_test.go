@@ -356,3 +356,20 @@ steps:
 	require.Equal(t, store.StatusCanceled, b.results[0].Status, "the child step was canceled with its parent")
 	require.Equal(t, store.StatusCanceled, b.finished.Status)
 }
+
+func TestDefaultsRetryPolicyApplies(t *testing.T) {
+	t.Parallel()
+	b := setupDSL(t, func(_ context.Context, _, _ string, _ int) (activities.CallResult, error) {
+		return activities.CallResult{}, temporal.NewApplicationError("503 upstream", "server_error")
+	})
+	_, err := b.run(t, load(t, `
+name: flaky
+agents: {w: {system: W}}
+defaults:
+  retry: {max_attempts: 2, initial_interval: 1s}
+steps:
+  - {id: one, agent: w, prompt: "1"}
+`), `{}`)
+	require.ErrorContains(t, err, "503 upstream")
+	require.Len(t, b.calls, 2, "defaults.retry.max_attempts bounds the attempts")
+}
