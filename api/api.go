@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 
 	"github.com/troupe-dev/troupe/definitions"
@@ -46,7 +47,10 @@ type Server struct {
 	RequireAuth bool
 	Metrics     *telemetry.Metrics
 	Gatherer    prometheus.Gatherer
-	Logger      *slog.Logger
+	// Tracer makes a span of each request, the root of the task's trace
+	// through Temporal to the LLM call; nil means no spans.
+	Tracer trace.TracerProvider
+	Logger *slog.Logger
 }
 
 // Handler returns the HTTP handler of the whole API: the /v1 operations,
@@ -61,9 +65,11 @@ func (s *Server) Handler() http.Handler {
 	}
 	api := humachi.New(r, Config())
 	s.Register(api)
-	return otelhttp.NewHandler(r, "troupe.api", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-		return r.Method + " " + r.URL.Path
-	}))
+	if s.Tracer == nil {
+		return r
+	}
+	return otelhttp.NewHandler(r, "troupe.api", otelhttp.WithTracerProvider(s.Tracer),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 }
 
 // Config is the Huma configuration of the API (OpenAPI 3.1 at /openapi.json,

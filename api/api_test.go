@@ -15,6 +15,8 @@ import (
 	"github.com/danielgtaylor/huma/v2/humatest"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
@@ -249,6 +251,19 @@ func TestCancelTask(t *testing.T) {
 	audit, _, err := b.store.ListAudit(context.Background(), store.AuditFilter{TenantID: DefaultTenant, ResourceID: task.ID, EventType: "task_cancel_requested"})
 	require.NoError(t, err)
 	require.Len(t, audit, 1)
+}
+
+func TestRequestsAreTraced(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	spans := tracetest.NewSpanRecorder()
+	b.server.Tracer = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	rec := httptest.NewRecorder()
+	b.server.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/tasks", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	ended := spans.Ended()
+	require.Len(t, ended, 1)
+	require.Equal(t, "GET /v1/tasks", ended[0].Name())
 }
 
 func TestOpenAPIAndHealth(t *testing.T) {

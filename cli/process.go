@@ -91,6 +91,6 @@ func (p *process) serveAPI(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.logger)
+	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.tracer, p.logger)
 	return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), p.logger)
 }

@@ -100,12 +100,12 @@ func loadCatalog(cfg config) (*definitions.Catalog, error) {
 }
 
 // newAPI builds the API server.
-func newAPI(cfg config, st *store.Store, tc client.Client, catalog *definitions.Catalog, reg *prometheus.Registry, metrics *telemetry.Metrics, logger *slog.Logger) *api.Server {
+func newAPI(cfg config, st *store.Store, tc client.Client, catalog *definitions.Catalog, reg *prometheus.Registry, metrics *telemetry.Metrics, tp trace.TracerProvider, logger *slog.Logger) *api.Server {
 	return &api.Server{
 		Store: st, Temporal: tc, Catalog: catalog,
 		TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace, TemporalUI: cfg.TemporalUI,
 		DefaultModel: cfg.DefaultModel, HashKey: []byte(cfg.HashKey), RequireAuth: cfg.Auth != "none",
-		Metrics: metrics, Gatherer: reg, Logger: logger,
+		Metrics: metrics, Gatherer: reg, Tracer: tp, Logger: logger,
 	}
 }
 
