@@ -25,10 +25,13 @@ import (
 func runDev(ctx context.Context, cfg config, stderr io.Writer) error {
 	cfg.Auth = cmp.Or(cfg.Auth, "none")
 	logger := newLogger(cfg, stderr).With("service", "troupe-dev")
+	catalog, err := loadCatalog(cfg)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", cfg.DataDir, err)
 	}
-	var err error
 	if cfg.HashKey == "" {
 		if cfg.HashKey, err = devHashKey(filepath.Join(cfg.DataDir, "hash_key")); err != nil {
 			return err
@@ -75,7 +78,7 @@ func runDev(ctx context.Context, cfg config, stderr io.Writer) error {
 		return err
 	}
 	defer w.Stop()
-	return p.serveAPI(ctx)
+	return p.serveAPI(ctx, catalog)
 }
 
 // devTemporalConfig places the embedded server at TEMPORAL_ADDRESS and its

@@ -11,6 +11,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.temporal.io/sdk/client"
 
+	"github.com/troupe-dev/troupe/definitions"
 	"github.com/troupe-dev/troupe/store"
 	"github.com/troupe-dev/troupe/telemetry"
 	"github.com/troupe-dev/troupe/worker"
@@ -85,12 +86,9 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 	return w, nil
 }
 
-// serveAPI serves the API on TROUPE_ADDR until ctx ends.
-func (p *process) serveAPI(ctx context.Context) error {
-	catalog, err := loadCatalog(p.cfg)
-	if err != nil {
-		return err
-	}
+// serveAPI serves the API on TROUPE_ADDR, with the definitions of
+// catalog, until ctx ends.
+func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) error {
 	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.tracer, p.logger)
 	return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), p.logger)
 }

@@ -1,0 +1,38 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRunRefusesBadConfiguration(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no command", nil, nil, "no command"},
+		{"unknown command", []string{"launch"}, nil, `unknown command "launch"`},
+		{"serve without hash key", []string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x"}, "TROUPE_HASH_KEY is not set"},
+		{"serve without database", []string{"serve"}, map[string]string{"TROUPE_HASH_KEY": "k"}, "DATABASE_URL is not set"},
+		{"worker with a bad log level", []string{"worker"}, map[string]string{"DATABASE_URL": "postgres://x", "TROUPE_LOG_LEVEL": "loud"}, "TROUPE_LOG_LEVEL"},
+		{"bad auth mode", []string{"worker"}, map[string]string{"DATABASE_URL": "postgres://x", "TROUPE_AUTH": "maybe"}, "TROUPE_AUTH"},
+		{"migrate without database", []string{"migrate"}, nil, "DATABASE_URL is not set"},
+		{"migrate sideways", []string{"migrate", "sideways"}, map[string]string{"DATABASE_URL": "postgres://x"}, "usage: troupe migrate"},
+		{"run with bad input", []string{"run", "chat", "--input", "{nope"}, nil, "--input is not valid JSON"},
+		{"broken definitions folder", []string{"serve"}, map[string]string{"TROUPE_HASH_KEY": "k", "DATABASE_URL": "postgres://x", "TROUPE_DEFINITIONS": "/nonexistent"}, "nonexistent"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var out bytes.Buffer
+			err := Run(context.Background(), c.args, func(k string) string { return c.env[k] }, &out, &out)
+			require.ErrorContains(t, err, c.want)
+		})
+	}
+}
