@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -327,6 +328,50 @@ func TestDevEndToEnd(t *testing.T) {
 		recordHistory(t, s.temporal, task.WorkflowID, "research_loop")
 	})
 
+	t.Run("an approval step waits for its signal over the API", func(t *testing.T) {
+		var task taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": "workflow:approval_publish", "input": map[string]any{"brief": "otters"}}, nil, &task))
+		require.Eventually(t, func() bool {
+			return slices.Contains(s.eventKinds(t, task.ID), "approval_waiting")
+		}, 30*time.Second, 50*time.Millisecond)
+		require.Equal(t, "running", s.waitFor(t, task.ID, "running").Status, "the task waits")
+		code := s.call(t, http.MethodPost, "/v1/tasks/"+task.ID+"/signals/publish_ok", map[string]any{"approved": true, "comment": "ship it"}, nil, nil)
+		require.Equal(t, http.StatusAccepted, code)
+		done := s.waitFor(t, task.ID, "completed", "failed")
+		require.Equal(t, "completed", done.Status, done.Error)
+		require.Contains(t, s.eventKinds(t, task.ID), "approval_answered")
+		require.Contains(t, s.auditEvents(t, task.ID), "task_signaled")
+	})
+
+	t.Run("events stream as SSE and resume after Last-Event-ID", func(t *testing.T) {
+		var task taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": "summarize", "input": map[string]any{"text": "stream me"}}, nil, &task))
+		stream := func(lastID string) []string {
+			req, err := http.NewRequest(http.MethodGet, s.api+"/v1/tasks/"+task.ID+"/events", nil)
+			require.NoError(t, err)
+			req.Header.Set("Accept", "text/event-stream")
+			if lastID != "" {
+				req.Header.Set("Last-Event-ID", lastID)
+			}
+			resp, err := http.DefaultClient.Do(req) // the stream ends when the task has
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			var ids []string
+			for _, line := range strings.Split(string(body), "\n") {
+				if id, ok := strings.CutPrefix(line, "id: "); ok {
+					ids = append(ids, id)
+				}
+			}
+			return ids
+		}
+		all := stream("")
+		require.GreaterOrEqual(t, len(all), 4, "created, started, llm_call, completed")
+		require.Equal(t, all[2:], stream(all[1]), "resuming skips what was seen")
+	})
+
 	t.Run("metrics count tasks and LLM calls", func(t *testing.T) {
 		resp, err := http.Get(s.api + "/metrics")
 		require.NoError(t, err)
@@ -347,6 +392,22 @@ func TestDevEndToEnd(t *testing.T) {
 		require.Equal(t, first.ID, second.ID)
 		s.waitFor(t, first.ID, "completed")
 	})
+}
+
+// eventKinds lists the kinds of the task's events, oldest first.
+func (s *devStack) eventKinds(t testing.TB, taskID string) []string {
+	t.Helper()
+	var events struct {
+		Items []struct {
+			Kind string `json:"kind"`
+		} `json:"items"`
+	}
+	require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/tasks/"+taskID+"/events", nil, nil, &events))
+	var kinds []string
+	for _, e := range events.Items {
+		kinds = append(kinds, e.Kind)
+	}
+	return kinds
 }
 
 // auditEvents lists the event types of the task's audit rows.

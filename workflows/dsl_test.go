@@ -336,6 +336,7 @@ steps:
 	require.ErrorContains(t, err, "budget exceeded")
 	require.Len(t, b.calls, 2, "no LLM call starts once the budget is spent")
 	require.Equal(t, store.StatusFailed, b.finished.Status)
+	require.Contains(t, b.finished.Error, "budget exceeded: the run spent $0.600000 of its $0.5000 before step three")
 }
 
 func TestCancelReachesChildren(t *testing.T) {
@@ -372,4 +373,5 @@ steps:
 `), `{}`)
 	require.ErrorContains(t, err, "503 upstream")
 	require.Len(t, b.calls, 2, "defaults.retry.max_attempts bounds the attempts")
+	require.Equal(t, "503 upstream", b.finished.Error, "the task's error is the provider's, not the wrapping of child workflow and activity")
 }
