@@ -19,6 +19,8 @@ import (
 // chatModel is the LLM the activities talk to.
 type chatModel interface {
 	Chat(ctx context.Context, req llm.Request) (llm.Response, error)
+	// Provider names the provider of a model, for calls that failed.
+	Provider(model string) string
 }
 
 // CallInput is the input of CallLLM.
@@ -62,6 +64,7 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 		SubtaskID: in.SubtaskID,
 		CallKey:   fmt.Sprintf("%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID),
 		Attempt:   int(info.Attempt),
+		Provider:  a.LLM.Provider(in.Request.Model),
 		Model:     in.Request.Model,
 		LatencyMS: latency.Milliseconds(),
 	}

@@ -379,7 +379,7 @@ func TestDevEndToEnd(t *testing.T) {
 		body, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
 		require.Contains(t, string(body), `troupe_tasks_finished_total{status="completed",type="summarize"}`)
-		require.Contains(t, string(body), `troupe_llm_calls_total{model="gpt-4o-mini",outcome="rate_limited",provider=""} 2`)
+		require.Contains(t, string(body), `troupe_llm_calls_total{model="gpt-4o-mini",outcome="rate_limited",provider="openai"} 2`)
 		require.Contains(t, string(body), `troupe_http_request_duration_seconds_count{method="POST",route="/v1/tasks",status="201"}`)
 	})
 

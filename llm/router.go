@@ -22,6 +22,14 @@ func NewRouter(openai *OpenAI, mock *Mock) *Router {
 	return &Router{openai: openai, mock: cmp.Or(mock, NewMock())}
 }
 
+// Provider names the provider that serves model: "mock" or "openai".
+func (r *Router) Provider(model string) string {
+	if model == MockModel {
+		return providerMock
+	}
+	return providerOpenAI
+}
+
 // Chat sends req to the provider of req.Model. Without an OpenAI client, a
 // model other than MockModel fails with a non-retryable *Error.
 func (r *Router) Chat(ctx context.Context, req Request) (Response, error) {

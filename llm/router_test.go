@@ -44,3 +44,10 @@ func TestRouterWithoutOpenAI(t *testing.T) {
 	require.Contains(t, lerr.Error(), "OPENAI_API_KEY is not set")
 	require.Contains(t, lerr.Error(), `"gpt-4.1"`)
 }
+
+func TestRouterProvider(t *testing.T) {
+	t.Parallel()
+	r := llm.NewRouter(nil, nil)
+	require.Equal(t, "mock", r.Provider(llm.MockModel))
+	require.Equal(t, "openai", r.Provider("gpt-4o-mini"))
+}
