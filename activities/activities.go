@@ -4,7 +4,6 @@
 package activities
 
 import (
-	"log/slog"
 	"time"
 
 	"github.com/troupe-dev/troupe/llm"
@@ -19,9 +18,6 @@ type Activities struct {
 	LLM     chatModel
 	Prices  llm.Prices
 	Metrics *telemetry.Metrics
-	Logger  *slog.Logger
-	// HeartbeatEvery is how often a running LLM call heartbeats (default 1s).
-	HeartbeatEvery time.Duration
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
 }

@@ -23,6 +23,10 @@ type chatModel interface {
 	Provider(model string) string
 }
 
+// heartbeatEvery is how often a running LLM call heartbeats; the workflow's
+// heartbeat timeout is a few times longer.
+const heartbeatEvery = time.Second
+
 // CallInput is the input of CallLLM.
 type CallInput struct {
 	TaskID    uuid.UUID   `json:"task_id"`
@@ -133,7 +137,7 @@ func (a *Activities) heartbeat(ctx context.Context) (stop func()) {
 	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
-		t := time.NewTicker(cmp.Or(a.HeartbeatEvery, time.Second))
+		t := time.NewTicker(heartbeatEvery)
 		defer t.Stop()
 		for {
 			select {

@@ -86,7 +86,6 @@ func newActivities(cfg config, st *store.Store, tp trace.TracerProvider, metrics
 		LLM:     llm.NewRouter(openai, llm.NewMock()),
 		Prices:  prices,
 		Metrics: metrics,
-		Logger:  logger,
 	}, nil
 }
 
