@@ -36,7 +36,8 @@ func (a *Activities) FinishTask(ctx context.Context, in FinishInput) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Store.FinishTask(ctx, in.TaskID, in.Status, output, in.Error); err != nil {
+	runID := activity.GetInfo(ctx).WorkflowExecution.RunID
+	if err := a.Store.FinishTask(ctx, in.TaskID, runID, in.Status, output, in.Error); err != nil {
 		return fmt.Errorf("finish task %s: %w", in.TaskID, err)
 	}
 	a.Metrics.ObserveTask(in.Type, string(in.Status))

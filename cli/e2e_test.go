@@ -15,7 +15,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	common "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/troupe-dev/troupe/devserver"
@@ -204,6 +206,12 @@ func TestDevEndToEnd(t *testing.T) {
 			return llmtest.Reply{Content: "finally", InputTokens: 30, OutputTokens: 3}
 		case strings.Contains(prompt, "SLOW"):
 			return llmtest.Reply{Content: "too late", Delay: time.Minute}
+		case strings.Contains(prompt, "FAILS-ONCE"):
+			seen["once"]++
+			if seen["once"] == 1 {
+				return llmtest.Reply{Status: 403, ErrorCode: "forbidden"}
+			}
+			return llmtest.Reply{Content: "second time lucky", InputTokens: 5, OutputTokens: 3}
 		case strings.Contains(prompt, "BAD-KEY"):
 			return llmtest.Reply{Status: 401, ErrorCode: "invalid_api_key"}
 		default:
@@ -277,6 +285,41 @@ func TestDevEndToEnd(t *testing.T) {
 		calls, err := s.store.ListLLMCalls(context.Background(), "default", uuid.MustParse(task.ID))
 		require.NoError(t, err)
 		require.Len(t, calls, 1, "no retry after a 401")
+	})
+
+	t.Run("an operator's reset runs a failed task again", func(t *testing.T) {
+		var task taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "FAILS-ONCE"}}, nil, &task))
+		require.Equal(t, "failed", s.waitFor(t, task.ID, "completed", "failed").Status)
+
+		// What `temporal workflow reset --type FirstWorkflowTask` does.
+		tc, err := client.Dial(client.Options{HostPort: s.temporal})
+		require.NoError(t, err)
+		defer tc.Close()
+		ctx := context.Background()
+		var firstTask int64
+		for it := tc.GetWorkflowHistory(ctx, task.WorkflowID, "", false, 0); it.HasNext() && firstTask == 0; {
+			e, err := it.Next()
+			require.NoError(t, err)
+			if e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+				firstTask = e.GetEventId()
+			}
+		}
+		_, err = tc.ResetWorkflowExecution(ctx, &workflowservice.ResetWorkflowExecutionRequest{
+			Namespace: "default", WorkflowExecution: &common.WorkflowExecution{WorkflowId: task.WorkflowID},
+			Reason: "retry after the provider was fixed", WorkflowTaskFinishEventId: firstTask, RequestId: uuid.NewString(),
+		})
+		require.NoError(t, err)
+
+		require.Eventually(t, func() bool {
+			var got taskJSON
+			s.call(t, http.MethodGet, "/v1/tasks/"+task.ID, nil, nil, &got)
+			return got.Status == "completed"
+		}, 30*time.Second, 100*time.Millisecond)
+		done := s.waitFor(t, task.ID, "completed")
+		require.JSONEq(t, `{"text":"second time lucky"}`, string(done.Output))
+		require.Empty(t, done.Error)
+		require.Equal(t, []string{"task_created", "task_started", "task_failed", "task_started", "task_completed"}, reverse(s.auditEvents(t, task.ID)))
 	})
 
 	t.Run("cancel aborts the call in flight", func(t *testing.T) {
@@ -420,6 +463,11 @@ func (s *devStack) auditEvents(t testing.TB, taskID string) []string {
 		kinds = append(kinds, a.EventType)
 	}
 	return kinds
+}
+
+func reverse(s []string) []string {
+	slices.Reverse(s)
+	return s
 }
 
 func lastPrompt(s *llmtest.Server) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -138,7 +139,7 @@ func (s *Store) CreateTask(ctx context.Context, t NewTask) (task Task, created b
 			return fmt.Errorf("insert task: %w", err)
 		}
 		created = true
-		if err := insertTaskAudit(ctx, tx, task, "task_created", t.Actor, now, map[string]string{"type": task.Type}); err != nil {
+		if err := insertTaskAudit(ctx, tx, task, "task_created", t.Actor, "", now, map[string]string{"type": task.Type}); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, task.ID, "created", "created", statusPayload(task), now)
@@ -184,7 +185,7 @@ func (s *Store) DeleteTask(ctx context.Context, id uuid.UUID) error {
 		if err != nil {
 			return fmt.Errorf("delete task: %w", err)
 		}
-		return insertTaskAudit(ctx, tx, task, "task_start_failed", systemActor, s.now(), nil)
+		return insertTaskAudit(ctx, tx, task, "task_start_failed", systemActor, "", s.now(), nil)
 	})
 }
 
@@ -264,13 +265,15 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (tasks []Task, next
 }
 
 const startTask = `
-UPDATE tasks SET status = 'running', run_id = NULLIF($2, ''), started_at = $3, updated_at = $3
-WHERE id = $1 AND status = 'pending'
+UPDATE tasks SET status = 'running', run_id = NULLIF($2, ''), started_at = $3, updated_at = $3,
+	output = NULL, error = NULL, finished_at = NULL
+WHERE id = $1 AND (status = 'pending' OR run_id IS DISTINCT FROM NULLIF($2, ''))
 RETURNING ` + taskColumns
 
-// StartTask marks a pending task running with its workflow run id, and writes the
-// task_started audit row and "started" event. On a task that already left pending it changes
-// nothing (so retries are harmless).
+// StartTask marks a task running in the workflow run runID, and writes the
+// task_started audit row and "started" event of that run. A retry within the
+// same run changes nothing. A new run of a task that already started or
+// ended (an operator's `temporal workflow reset`) opens the task again.
 func (s *Store) StartTask(ctx context.Context, id uuid.UUID, runID string) error {
 	now := s.now()
 	return s.inTx(ctx, func(tx pgx.Tx) error {
@@ -281,28 +284,31 @@ func (s *Store) StartTask(ctx context.Context, id uuid.UUID, runID string) error
 		if err != nil {
 			return fmt.Errorf("start task: %w", err)
 		}
-		if err := insertTaskAudit(ctx, tx, task, "task_started", systemActor, now, map[string]string{"run_id": runID}); err != nil {
+		if err := insertTaskAudit(ctx, tx, task, "task_started", systemActor, runID, now, map[string]string{"run_id": runID}); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, id, "started", "started", statusPayload(task), now)
+		return insertEvent(ctx, tx, id, "started", "started:"+runID, statusPayload(task), now)
 	})
 }
 
 const finishTask = `
-UPDATE tasks SET status = $2, output = $3, error = NULLIF($4, ''), finished_at = $5, updated_at = $5
-WHERE id = $1 AND status IN ('pending', 'running')
+UPDATE tasks SET status = $2, output = $3, error = NULLIF($4, ''), finished_at = $5, updated_at = $5,
+	run_id = NULLIF($6, '')
+WHERE id = $1 AND (status IN ('pending', 'running') OR run_id IS DISTINCT FROM NULLIF($6, ''))
 RETURNING ` + taskColumns
 
-// FinishTask sets the terminal status of a task with its output or error message, and writes
-// the task_<status> audit row and "<status>" event. On a task already terminal it changes
-// nothing (so retries are harmless).
-func (s *Store) FinishTask(ctx context.Context, id uuid.UUID, status Status, output json.RawMessage, errMsg string) error {
+// FinishTask sets the terminal status of a task, as ended by the workflow run
+// runID, with its output or error message, and writes that run's
+// task_<status> audit row and "<status>" event. A retry within the same run
+// changes nothing; the outcome of a later run (after a reset) replaces an
+// earlier one.
+func (s *Store) FinishTask(ctx context.Context, id uuid.UUID, runID string, status Status, output json.RawMessage, errMsg string) error {
 	if !status.Terminal() {
 		return fmt.Errorf("%w: finish task with non-terminal status %q", ErrInvalid, status)
 	}
 	now := s.now()
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		task, err := scanTask(tx.QueryRow(ctx, finishTask, id, status, nullJSON(output), errMsg, now))
+		task, err := scanTask(tx.QueryRow(ctx, finishTask, id, status, nullJSON(output), errMsg, now, runID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return taskExists(ctx, tx, id)
 		}
@@ -313,10 +319,10 @@ func (s *Store) FinishTask(ctx context.Context, id uuid.UUID, status Status, out
 		if errMsg != "" {
 			metadata = map[string]string{"error": errMsg}
 		}
-		if err := insertTaskAudit(ctx, tx, task, "task_"+string(status), systemActor, now, metadata); err != nil {
+		if err := insertTaskAudit(ctx, tx, task, "task_"+string(status), systemActor, runID, now, metadata); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, id, string(status), string(status), statusPayload(task), now)
+		return insertEvent(ctx, tx, id, string(status), string(status)+":"+runID, statusPayload(task), now)
 	})
 }
 
@@ -331,8 +337,9 @@ func tenantTaskExists(ctx context.Context, q querier, tenantID string, id uuid.U
 		`SELECT EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND tenant_id = $2)`, id, tenantID)
 }
 
-// insertTaskAudit writes the audit row eventType of task, once per task ("<eventType>:<id>").
-func insertTaskAudit(ctx context.Context, q querier, task Task, eventType, actor string, at time.Time, metadata map[string]string) error {
+// insertTaskAudit writes the audit row eventType of task, once per task and
+// workflow run ("<eventType>:<id>", and ":<run id>" when there is one).
+func insertTaskAudit(ctx context.Context, q querier, task Task, eventType, actor, runID string, at time.Time, metadata map[string]string) error {
 	var raw json.RawMessage
 	if metadata != nil {
 		var err error
@@ -349,7 +356,7 @@ func insertTaskAudit(ctx context.Context, q querier, task Task, eventType, actor
 		Actor:        actor,
 		At:           at,
 		Metadata:     raw,
-		DedupeKey:    eventType + ":" + task.ID.String(),
+		DedupeKey:    strings.TrimSuffix(eventType+":"+task.ID.String()+":"+runID, ":"),
 	})
 }
 

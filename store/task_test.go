@@ -278,7 +278,7 @@ func TestStartAndFinishTask(t *testing.T) {
 	startedAt := b.clock.Now()
 	require.NoError(t, b.store.StartTask(b.ctx, task.ID, "run-1"))
 	b.clock.Advance(time.Second)
-	require.NoError(t, b.store.StartTask(b.ctx, task.ID, "run-2"), "retried start")
+	require.NoError(t, b.store.StartTask(b.ctx, task.ID, "run-1"), "retried start")
 
 	got, err := b.store.GetTaskByID(b.ctx, task.ID)
 	require.NoError(t, err)
@@ -288,11 +288,11 @@ func TestStartAndFinishTask(t *testing.T) {
 
 	b.clock.Advance(time.Second)
 	finishedAt := b.clock.Now()
-	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, store.StatusCompleted, json.RawMessage(`{"text":"done"}`), ""))
+	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "run-1", store.StatusCompleted, json.RawMessage(`{"text":"done"}`), ""))
 	b.clock.Advance(time.Second)
-	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, store.StatusCompleted, json.RawMessage(`{"text":"done"}`), ""), "retried finish")
-	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, store.StatusFailed, nil, "late"), "finish after finish")
-	require.NoError(t, b.store.StartTask(b.ctx, task.ID, "run-3"), "start after finish")
+	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "run-1", store.StatusCompleted, json.RawMessage(`{"text":"done"}`), ""), "retried finish")
+	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "run-1", store.StatusFailed, nil, "late"), "finish after finish")
+	require.NoError(t, b.store.StartTask(b.ctx, task.ID, "run-1"), "start after finish")
 
 	got, err = b.store.GetTaskByID(b.ctx, task.ID)
 	require.NoError(t, err)
@@ -309,9 +309,10 @@ func TestStartAndFinishTask(t *testing.T) {
 	for _, a := range audits {
 		types = append(types, a.EventType)
 		require.Equal(t, "alice", a.UserIDHash)
-		require.Equal(t, a.EventType+":"+task.ID.String(), a.DedupeKey)
 	}
 	require.Equal(t, []string{"task_completed", "task_started", "task_created"}, types)
+	require.Equal(t, "task_created:"+task.ID.String(), audits[2].DedupeKey)
+	require.Equal(t, "task_started:"+task.ID.String()+":run-1", audits[1].DedupeKey)
 
 	events, err := b.store.ListEvents(b.ctx, "acme", task.ID, 0, 0)
 	require.NoError(t, err)
@@ -323,12 +324,47 @@ func TestStartAndFinishTask(t *testing.T) {
 	require.JSONEq(t, `{"status":"completed","type":"summarize","run_id":"run-1"}`, string(events[2].Payload))
 }
 
+// TestTaskRunAgain covers an operator's `temporal workflow reset`: a new run
+// of the workflow opens the task again, and its outcome replaces the first.
+func TestTaskRunAgain(t *testing.T) {
+	b := setup(t)
+	task := b.createTask(t, store.NewTask{})
+	require.NoError(t, b.store.StartTask(b.ctx, task.ID, "run-1"))
+	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "run-1", store.StatusFailed, nil, "provider down"))
+
+	// Reset to the first workflow task: the new run starts the task again.
+	require.NoError(t, b.store.StartTask(b.ctx, task.ID, "run-2"))
+	got, err := b.store.GetTaskByID(b.ctx, task.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusRunning, got.Status)
+	require.Equal(t, "run-2", got.RunID)
+	require.Empty(t, got.Error)
+	require.Nil(t, got.FinishedAt)
+	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "run-2", store.StatusCompleted, json.RawMessage(`{"text":"ok"}`), ""))
+
+	// Reset past the start: only the new run's finish is seen, and it wins.
+	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "run-3", store.StatusCompleted, json.RawMessage(`{"text":"again"}`), ""))
+	got, err = b.store.GetTaskByID(b.ctx, task.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusCompleted, got.Status)
+	require.Equal(t, "run-3", got.RunID)
+	require.JSONEq(t, `{"text":"again"}`, string(got.Output))
+
+	audits, _, err := b.store.ListAudit(b.ctx, store.AuditFilter{ResourceID: task.ID.String()})
+	require.NoError(t, err)
+	var types []string
+	for _, a := range audits {
+		types = append(types, a.EventType)
+	}
+	require.Equal(t, []string{"task_completed", "task_completed", "task_started", "task_failed", "task_started", "task_created"}, types)
+}
+
 func TestFinishTaskStatuses(t *testing.T) {
 	b := setup(t)
 	for _, status := range []store.Status{store.StatusFailed, store.StatusCanceled, store.StatusTimedOut} {
 		task := b.createTask(t, store.NewTask{})
 		require.NoError(t, b.store.StartTask(b.ctx, task.ID, "run"))
-		require.NoError(t, b.store.FinishTask(b.ctx, task.ID, status, nil, "it broke"))
+		require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "run", status, nil, "it broke"))
 
 		got, err := b.store.GetTaskByID(b.ctx, task.ID)
 		require.NoError(t, err)
@@ -343,14 +379,14 @@ func TestFinishTaskStatuses(t *testing.T) {
 
 	// A task canceled before it started.
 	task := b.createTask(t, store.NewTask{})
-	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, store.StatusCanceled, nil, ""))
+	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "run", store.StatusCanceled, nil, ""))
 	got, err := b.store.GetTaskByID(b.ctx, task.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusCanceled, got.Status)
 	require.Nil(t, got.StartedAt)
 
-	require.ErrorIs(t, b.store.FinishTask(b.ctx, task.ID, store.StatusRunning, nil, ""), store.ErrInvalid)
-	require.ErrorIs(t, b.store.FinishTask(b.ctx, uuid.New(), store.StatusCompleted, nil, ""), store.ErrNotFound)
+	require.ErrorIs(t, b.store.FinishTask(b.ctx, task.ID, "run", store.StatusRunning, nil, ""), store.ErrInvalid)
+	require.ErrorIs(t, b.store.FinishTask(b.ctx, uuid.New(), "run", store.StatusCompleted, nil, ""), store.ErrNotFound)
 	require.ErrorIs(t, b.store.StartTask(b.ctx, uuid.New(), "run"), store.ErrNotFound)
 }
 
