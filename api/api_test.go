@@ -384,3 +384,20 @@ func TestCostsAndAudit(t *testing.T) {
 	require.Equal(t, "anonymous", entries[0].Actor)
 	require.NotContains(t, audit.Body.String(), "ada@example.com")
 }
+
+func TestTerminatedWorkflowEndsItsTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	created := b.api.Post("/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "hi"}})
+	require.Equal(t, http.StatusCreated, created.Code)
+	task := decode[Task](t, created.Body.String())
+	require.NoError(t, b.temporal.TerminateWorkflow(context.Background(), task.WorkflowID, "", "stuck"))
+
+	got := decode[Task](t, b.api.Get("/v1/tasks/"+task.ID).Body.String())
+	require.Equal(t, store.StatusFailed, got.Status)
+	require.Contains(t, got.Error, "terminated in Temporal")
+	require.NotNil(t, got.FinishedAt)
+	audit, _, err := b.store.ListAudit(context.Background(), store.AuditFilter{TenantID: DefaultTenant, ResourceID: task.ID, EventType: "task_failed"})
+	require.NoError(t, err)
+	require.Len(t, audit, 1)
+}

@@ -119,7 +119,7 @@ func (s *Server) registerTasks(api huma.API) {
 	}, s.createTask)
 	huma.Register(api, huma.Operation{
 		OperationID: "getTask", Method: http.MethodGet, Path: "/v1/tasks/{id}",
-		Summary: "Get a task", Tags: []string{"tasks"},
+		Summary: "Get a task", Description: "A task that has not ended is checked against its workflow, so one terminated in Temporal shows as failed.", Tags: []string{"tasks"},
 	}, s.getTask)
 	huma.Register(api, huma.Operation{
 		OperationID: "listTasks", Method: http.MethodGet, Path: "/v1/tasks",
@@ -208,6 +208,9 @@ func (s *Server) getTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, err
 	t, err := s.Store.GetTask(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
 	if err != nil {
 		return nil, s.fail(ctx, "task "+in.ID, err)
+	}
+	if !t.Status.Terminal() {
+		t = s.reconcile(ctx, t)
 	}
 	return &TaskOutput{Status: http.StatusOK, Body: s.task(t)}, nil
 }

@@ -46,13 +46,14 @@ func TaskWorkflow(ctx workflow.Context, in TaskInput) (activities.Value, error) 
 
 // runTask wraps the body of a task's workflow: it marks the task running,
 // runs body, and records the outcome in the store, even when the workflow
-// was canceled.
+// was canceled, before it even started.
 func runTask(ctx workflow.Context, taskID uuid.UUID, taskType string, body func(workflow.Context) (activities.Value, error)) (activities.Value, error) {
 	var a *activities.Activities
-	if err := workflow.ExecuteLocalActivity(storeOptions(ctx), a.StartTask, taskID).Get(ctx, nil); err != nil {
-		return activities.Value{}, err
+	var out activities.Value
+	err := workflow.ExecuteLocalActivity(storeOptions(ctx), a.StartTask, taskID).Get(ctx, nil)
+	if err == nil {
+		out, err = body(ctx)
 	}
-	out, err := body(ctx)
 	status, msg := outcome(err)
 	finish := activities.FinishInput{TaskID: taskID, Type: taskType, Status: status, Output: out, Error: msg}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)

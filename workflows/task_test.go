@@ -155,3 +155,24 @@ func TestTaskWorkflowAsksAgainAfterInvalidStructuredOutput(t *testing.T) {
 	require.Equal(t, `{"ok":true}`, msgs[len(msgs)-2].Content)
 	require.Contains(t, msgs[len(msgs)-1].Content, "missing property approved")
 }
+
+func TestTaskWorkflowCanceledBeforeItStarted(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	acts := &activities.Activities{}
+	env.RegisterActivity(acts)
+	var finished *activities.FinishInput
+	env.OnActivity(acts.StartTask, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ uuid.UUID) error {
+		<-ctx.Done() // the store is slow; the cancel comes first
+		return ctx.Err()
+	})
+	env.OnActivity(acts.FinishTask, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishInput) error {
+		finished = &in
+		return nil
+	})
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Second)
+	env.ExecuteWorkflow(TaskWorkflow, TaskInput{TaskID: uuid.New(), Type: "chat", Agent: definitions.Agent{Name: "chat"}, Input: json.RawMessage(`{}`)})
+	require.Error(t, env.GetWorkflowError())
+	require.NotNil(t, finished, "the outcome is recorded even though the task never started")
+	require.Equal(t, store.StatusCanceled, finished.Status)
+}
