@@ -208,7 +208,10 @@ func prepareSQLite(databaseFile, namespace string, searchAttributes map[string]e
 		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
 	} else {
 		conf.DatabaseName = databaseFile
-		conf.ConnectAttributes = map[string]string{"mode": "rwc"}
+		// Write-ahead logging without an fsync per commit: a dev server may
+		// lose its last transactions in a power cut, never its consistency,
+		// and it writes several times faster.
+		conf.ConnectAttributes = map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "1"}
 		_, err := os.Stat(databaseFile)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
