@@ -236,6 +236,19 @@ func TestAPIKeysIsolateTenants(t *testing.T) {
 	require.Equal(t, http.StatusOK, b.api.Get("/v1/tasks/"+id, "Authorization: Bearer "+acme).Code)
 	require.Equal(t, http.StatusNotFound, b.api.Get("/v1/tasks/"+id, "Authorization: Bearer "+globex).Code)
 	require.Equal(t, http.StatusNotFound, b.api.Post("/v1/tasks/"+id+"/cancel", "Authorization: Bearer "+globex).Code)
+
+	// Tenant-wide reports are for admin keys.
+	require.Equal(t, http.StatusForbidden, b.api.Get("/v1/audit", "Authorization: Bearer "+acme).Code)
+	require.Equal(t, http.StatusForbidden, b.api.Get("/v1/costs", "Authorization: Bearer "+acme).Code)
+	admin, _, err := b.store.CreateAPIKey(ctx, "acme", store.RoleAdmin, "ops")
+	require.NoError(t, err)
+	audit := b.api.Get("/v1/audit", "Authorization: Bearer "+admin)
+	require.Equal(t, http.StatusOK, audit.Code)
+	require.Contains(t, audit.Body.String(), id)
+	other := b.api.Post("/v1/tasks", "Authorization: Bearer "+globex, map[string]any{"type": "chat", "input": map[string]any{"prompt": "hi"}})
+	require.Equal(t, http.StatusCreated, other.Code)
+	otherID := decode[Task](t, other.Body.String()).ID
+	require.NotContains(t, b.api.Get("/v1/audit", "Authorization: Bearer "+admin).Body.String(), otherID, "an admin sees only its tenant")
 }
 
 func TestCancelTask(t *testing.T) {

@@ -53,8 +53,11 @@ type AuditRow struct {
 func (s *Server) registerReports(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "getCosts", Method: http.MethodGet, Path: "/v1/costs",
-		Summary: "Cost report", Description: "Tokens and cost of the tenant's tasks, grouped.", Tags: []string{"reports"},
+		Summary: "Cost report", Description: "Tokens and cost of the tenant's tasks, grouped. Admin keys only.", Tags: []string{"reports"},
 	}, func(ctx context.Context, in *CostsInput) (*listOutput[CostRow], error) {
+		if err := adminOnly(ctx); err != nil {
+			return nil, err
+		}
 		rows, err := s.Store.Costs(ctx, who(ctx).Tenant, strings.Split(in.GroupBy, ","), in.From, in.To)
 		return listOf(rows, err, s.fail, ctx, "costs", func(r store.CostRow) CostRow {
 			return CostRow{Group: r.Group, Tasks: r.Tasks, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CostUSD: r.CostUSD}
@@ -62,8 +65,11 @@ func (s *Server) registerReports(api huma.API) {
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "listAudit", Method: http.MethodGet, Path: "/v1/audit",
-		Summary: "Audit log", Description: "The tenant's append-only audit log, newest first.", Tags: []string{"reports"},
+		Summary: "Audit log", Description: "The tenant's append-only audit log, newest first. Admin keys only.", Tags: []string{"reports"},
 	}, func(ctx context.Context, in *AuditInput) (*auditPage, error) {
+		if err := adminOnly(ctx); err != nil {
+			return nil, err
+		}
 		rows, next, err := s.Store.ListAudit(ctx, store.AuditFilter{
 			TenantID: who(ctx).Tenant, EventType: in.EventType, ResourceID: in.ResourceID,
 			After: in.After, Before: in.Before, Limit: in.Limit, Cursor: in.Cursor,
