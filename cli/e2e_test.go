@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -413,6 +415,18 @@ func TestDevEndToEnd(t *testing.T) {
 		all := stream("")
 		require.GreaterOrEqual(t, len(all), 4, "created, started, llm_call, completed")
 		require.Equal(t, all[2:], stream(all[1]), "resuming skips what was seen")
+	})
+
+	t.Run("troupe run submits a workflow file and follows it", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "two_step.yaml")
+		require.NoError(t, os.WriteFile(file, []byte("name: two_step\nsteps:\n  - id: first\n    agent: summarize\n    prompt: \"{{ input.text }}\"\n  - id: second\n    agent: summarize\n    prompt: \"again: {{ steps.first.output.text }}\"\n"), 0o644))
+		var out bytes.Buffer
+		env := map[string]string{"TROUPE_API_URL": s.api}
+		err := Run(context.Background(), []string{"run", file, "--input", `{"text": "from a file"}`}, func(k string) string { return env[k] }, &out, &out)
+		require.NoError(t, err, out.String())
+		require.Contains(t, out.String(), "subtask_completed")
+		require.Contains(t, out.String(), "completed (cost $")
+		require.Contains(t, out.String(), "A short summary.")
 	})
 
 	t.Run("metrics count tasks and LLM calls", func(t *testing.T) {
