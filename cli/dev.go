@@ -68,17 +68,9 @@ func runDev(ctx context.Context, cfg config, stderr io.Writer) error {
 	cfg.TemporalUI = cmp.Or(cfg.TemporalUI, temporal.UIURL())
 	logger.Info("Temporal server started", "address", temporal.Address(), "web_ui", temporal.UIURL(), "namespace", temporal.Namespace())
 
-	p, err := openProcess(ctx, cfg, stderr, "troupe-dev")
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	w, err := p.startWorker()
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
-	return p.serveAPI(ctx, catalog)
+	return runWithWorker(ctx, cfg, stderr, "troupe-dev", func(p *process) error {
+		return p.serveAPI(ctx, catalog)
+	})
 }
 
 // devTemporalConfig places the embedded server at TEMPORAL_ADDRESS and its

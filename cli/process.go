@@ -72,6 +72,22 @@ func (p *process) Close() {
 	}
 }
 
+// runWithWorker opens a process with a Temporal worker in it, runs serve until
+// it returns, then stops the worker and closes the process.
+func runWithWorker(ctx context.Context, cfg config, stderr io.Writer, service string, serve func(*process) error) error {
+	p, err := openProcess(ctx, cfg, stderr, service)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	w, err := p.startWorker()
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	return serve(p)
+}
+
 // startWorker starts a Temporal worker in the process; stop it with Stop.
 func (p *process) startWorker() (interface{ Stop() }, error) {
 	acts, err := newActivities(p.cfg, p.store, p.tracer, p.metrics, p.logger)

@@ -11,18 +11,10 @@ import (
 // runWorker runs a Temporal worker alone, with /metrics and /healthz on
 // TROUPE_METRICS_ADDR.
 func runWorker(ctx context.Context, cfg config, stderr io.Writer) error {
-	p, err := openProcess(ctx, cfg, stderr, "troupe-worker")
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	w, err := p.startWorker()
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	return serveHTTP(ctx, cfg.MetricsAddr, mux, p.logger)
+	return runWithWorker(ctx, cfg, stderr, "troupe-worker", func(p *process) error {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		return serveHTTP(ctx, cfg.MetricsAddr, mux, p.logger)
+	})
 }
