@@ -11,6 +11,9 @@ import (
 // defaultPrompt is the prompt of an agent that names none: its whole input.
 const defaultPrompt = "{{ input }}"
 
+// DefaultMaxTurns is the max_turns of an agent that sets none.
+const DefaultMaxTurns = 10
+
 // Agent is an LLM agent: a system prompt, a prompt template and model
 // settings. Used as a task type, its prompt is rendered with the task input
 // as `input`; but when that input holds a "messages" list
@@ -37,8 +40,11 @@ type Agent struct {
 	Input json.RawMessage `json:"input,omitempty"`
 	// OutputSchema is the JSON Schema (an object) of a structured answer.
 	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
-	// Tools are the names of the tools the agent may call.
-	Tools []string `json:"tools,omitempty"`
+	// Tools are the tools the agent may call.
+	Tools []Grant `json:"tools,omitempty"`
+	// MaxTurns bounds the model turns of a conversation with tools; 0 means
+	// DefaultMaxTurns.
+	MaxTurns int `json:"max_turns,omitempty"`
 
 	inputSchema  *jsonschema.Schema // compiled Input, when loaded from YAML
 	outputSchema *jsonschema.Schema // compiled OutputSchema, when loaded from YAML
@@ -90,11 +96,8 @@ func (d *decoder) agent(n *node, a *Agent, local bool) {
 		"input":         func(v *node) { a.Input, a.inputSchema = d.schema(v, "input") },
 		"output_schema": func(v *node) { a.OutputSchema, a.outputSchema = d.outputSchema(v) },
 		"tools": func(v *node) {
-			a.Tools = d.stringList(v, "tools")
-			for i, tool := range a.Tools {
-				if !namePattern.MatchString(tool) {
-					d.errorf(v.items[i].pos, "tool name %q must start with a lowercase letter and hold only a-z, 0-9, _ and -", tool)
-				}
+			for _, tool := range d.stringList(v, "tools") {
+				a.Tools = append(a.Tools, Grant{Tool: tool})
 			}
 		},
 	}

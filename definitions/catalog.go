@@ -19,6 +19,7 @@ import (
 type Catalog struct {
 	Agents    map[string]*Agent
 	Workflows map[string]*Workflow
+	Tools     map[string]*Tool
 }
 
 // Load loads every .yaml and .yml file under fsys, at any depth (names

@@ -20,6 +20,7 @@ type Step struct {
 	Switch   *Switch   `json:"switch,omitempty"`
 	Map      *Map      `json:"map,omitempty"`
 	Approval *Approval `json:"approval,omitempty"`
+	Tool     *ToolStep `json:"tool,omitempty"`
 }
 
 // stepKinds are the kinds of steps, as Kind names them and as YAML keys.
@@ -41,6 +42,8 @@ func (s *Step) Kind() string {
 		return "map"
 	case s.Approval != nil:
 		return "approval"
+	case s.Tool != nil:
+		return "tool"
 	}
 	return ""
 }

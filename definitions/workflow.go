@@ -18,10 +18,13 @@ type Workflow struct {
 	Input json.RawMessage `json:"input,omitempty"`
 	// Agents are the workflow's own agents plus the agent-file agents its
 	// steps use, by name.
-	Agents   map[string]*Agent `json:"agents"`
-	Defaults Defaults          `json:"defaults"`
-	Budget   *Budget           `json:"budget,omitempty"`
-	Steps    []Step            `json:"steps"`
+	Agents map[string]*Agent `json:"agents"`
+	// Tools are the tools its agents are granted and its tool steps call,
+	// by name.
+	Tools    map[string]*Tool `json:"tools,omitempty"`
+	Defaults Defaults         `json:"defaults"`
+	Budget   *Budget          `json:"budget,omitempty"`
+	Steps    []Step           `json:"steps"`
 	// Output maps result fields to templates. When it is empty, the result
 	// is the output of the last step.
 	Output map[string]string `json:"output,omitempty"`

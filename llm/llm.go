@@ -10,8 +10,32 @@ import "encoding/json"
 
 // Message is one chat message.
 type Message struct {
-	Role    string `json:"role"` // system | user | assistant
+	Role    string `json:"role"` // system | user | assistant | tool
 	Content string `json:"content"`
+	// ToolCalls are the calls an assistant message asks for.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID is, on a tool message, the id of the call it answers.
+	ToolCallID string `json:"tool_call_id,omitempty"`
+}
+
+// ToolCall is one function call a model asks for.
+type ToolCall struct {
+	// ID is the model's id of the call, echoed by the tool message that
+	// answers it.
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Arguments is the JSON text of the arguments, as the model wrote it
+	// (it may be invalid JSON).
+	Arguments string `json:"arguments"`
+}
+
+// ToolSpec is a tool offered to the model (OpenAI function calling).
+type ToolSpec struct {
+	// Name matches ^[a-zA-Z0-9_-]{1,64}$.
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Parameters is the JSON Schema (an object) of the arguments.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
 }
 
 // Request is one chat completion request.
@@ -26,6 +50,8 @@ type Request struct {
 	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
 	// SchemaName names the output schema for the provider ("output" if empty).
 	SchemaName string `json:"schema_name,omitempty"`
+	// Tools are the tools the model may call.
+	Tools []ToolSpec `json:"tools,omitempty"`
 }
 
 // Response is the answer to a Request.
@@ -39,6 +65,8 @@ type Response struct {
 	// usage.cost), nil if none.
 	ReportedCost *float64 `json:"reported_cost,omitempty"`
 	FinishReason string   `json:"finish_reason"`
+	// ToolCalls are the calls the model asks for (FinishReason "tool_calls").
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
 }
 
 // Provider names reported in Response.Provider.
