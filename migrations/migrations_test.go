@@ -57,10 +57,14 @@ func TestDownRemovesEverythingUpCreates(t *testing.T) {
 
 	require.NoError(t, store.Migrate(ctx, url, "up", io.Discard))
 	up := strings.Join(publicObjects(t, conn), " ")
-	for _, name := range []string{"tasks", "subtasks", "llm_calls", "task_events", "audit_logs", "api_keys", "blobs", "audit_logs_append_only"} {
+	for _, name := range []string{"tasks", "subtasks", "llm_calls", "task_events", "audit_logs", "api_keys", "blobs", "audit_logs_append_only", "tool_calls", "messages"} {
 		require.Contains(t, up, name)
 	}
 
-	require.NoError(t, store.Migrate(ctx, url, "down", io.Discard))
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	require.NoError(t, err)
+	for range names {
+		require.NoError(t, store.Migrate(ctx, url, "down", io.Discard))
+	}
 	require.Equal(t, []string{"goose_db_version", "goose_db_version_id_seq"}, publicObjects(t, conn))
 }

@@ -32,12 +32,14 @@ func TestMigrateUpDownStatus(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, store.Migrate(ctx, url, "status", &out))
 	require.Regexp(t, `(?m)^1\s+pending\s+-\s+00001_init\.sql$`, out.String())
+	require.Regexp(t, `(?m)^2\s+pending\s+-\s+00002_tools\.sql$`, out.String())
 
 	out.Reset()
 	require.NoError(t, store.Migrate(ctx, url, "up", &out))
 	require.Contains(t, out.String(), "00001_init.sql")
-	require.Contains(t, out.String(), "schema at version 1")
-	for _, table := range []string{"tasks", "subtasks", "llm_calls", "task_events", "audit_logs", "api_keys", "blobs"} {
+	require.Contains(t, out.String(), "00002_tools.sql")
+	require.Contains(t, out.String(), "schema at version 2")
+	for _, table := range []string{"tasks", "subtasks", "llm_calls", "task_events", "audit_logs", "api_keys", "blobs", "tool_calls", "messages"} {
 		require.True(t, tableExists(t, url, table), table)
 	}
 
@@ -47,8 +49,14 @@ func TestMigrateUpDownStatus(t *testing.T) {
 
 	out.Reset()
 	require.NoError(t, store.Migrate(ctx, url, "up", &out), "up with nothing pending")
-	require.Contains(t, out.String(), "schema at version 1")
+	require.Contains(t, out.String(), "schema at version 2")
 
+	// Down rolls back one migration at a time.
+	out.Reset()
+	require.NoError(t, store.Migrate(ctx, url, "down", &out))
+	require.Contains(t, out.String(), "down 00002_tools.sql")
+	require.False(t, tableExists(t, url, "tool_calls"))
+	require.True(t, tableExists(t, url, "tasks"))
 	out.Reset()
 	require.NoError(t, store.Migrate(ctx, url, "down", &out))
 	require.Contains(t, out.String(), "down 00001_init.sql")
@@ -62,6 +70,7 @@ func TestMigrateUpDownStatus(t *testing.T) {
 
 	require.NoError(t, store.Migrate(ctx, url, "up", &out), "up again after down")
 	require.True(t, tableExists(t, url, "tasks"))
+	require.True(t, tableExists(t, url, "messages"))
 }
 
 func TestMigrateConcurrently(t *testing.T) {
