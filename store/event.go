@@ -52,6 +52,7 @@ func insertEvent(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, kind, dedupeK
 		if raw, err = json.Marshal(payload); err != nil {
 			return fmt.Errorf("marshal %s event payload: %w", kind, err)
 		}
+		raw = cleanJSON(raw) // errors and outputs in payloads may hold \u0000
 	}
 	var one int
 	err := tx.QueryRow(ctx, lockTaskForEvent, taskID).Scan(&one)

@@ -62,11 +62,14 @@ const listLLMCalls = `SELECT ` + llmCallColumns + ` FROM llm_calls WHERE task_id
 // RecordLLMCall stores one attempt of an LLM call, once per (task, call key, attempt). Only
 // when the row is new, in the same transaction, it adds the call's tokens and cost to the
 // task's totals (and the subtask's, when SubtaskID is set) and appends an "llm_call" event.
-// A zero CreatedAt means now.
+// A zero CreatedAt means now. Text the database cannot hold (NUL bytes, invalid UTF-8) is
+// stored cleaned, so that a paid answer is never lost to its content.
 func (s *Store) RecordLLMCall(ctx context.Context, c LLMCall) error {
 	if c.TaskID == uuid.Nil || c.CallKey == "" {
 		return fmt.Errorf("%w: an LLM call needs a task id and a call key", ErrInvalid)
 	}
+	c.CallKey, c.Provider, c.Model, c.Error = cleanText(c.CallKey), cleanText(c.Provider), cleanText(c.Model), cleanText(c.Error)
+	c.Request, c.Response = cleanJSON(c.Request), cleanJSON(c.Response)
 	now := s.now()
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = now

@@ -103,11 +103,13 @@ func (s *Store) StartSubtask(ctx context.Context, st Subtask) (Subtask, error) {
 
 // FinishSubtask sets the terminal status of a subtask with its output or error message (and
 // its model, when model is not empty), and appends a "subtask_<status>" event. On a subtask
-// already terminal it changes nothing (so retries are harmless).
+// already terminal it changes nothing (so retries are harmless). Text the database cannot
+// hold (NUL bytes, invalid UTF-8) is stored cleaned.
 func (s *Store) FinishSubtask(ctx context.Context, id uuid.UUID, status Status, model string, output json.RawMessage, errMsg string) error {
 	if !status.Terminal() {
 		return fmt.Errorf("%w: finish subtask with non-terminal status %q", ErrInvalid, status)
 	}
+	output, errMsg = cleanJSON(output), cleanText(errMsg)
 	now := s.now()
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		st, err := scanSubtask(tx.QueryRow(ctx, finishSubtask, id, status, model, nullJSON(output), errMsg, now))

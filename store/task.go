@@ -301,11 +301,12 @@ RETURNING ` + taskColumns
 // runID, with its output or error message, and writes that run's
 // task_<status> audit row and "<status>" event. A retry within the same run
 // changes nothing; the outcome of a later run (after a reset) replaces an
-// earlier one.
+// earlier one. Text the database cannot hold (NUL bytes, invalid UTF-8) is stored cleaned.
 func (s *Store) FinishTask(ctx context.Context, id uuid.UUID, runID string, status Status, output json.RawMessage, errMsg string) error {
 	if !status.Terminal() {
 		return fmt.Errorf("%w: finish task with non-terminal status %q", ErrInvalid, status)
 	}
+	output, errMsg = cleanJSON(output), cleanText(errMsg)
 	now := s.now()
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		task, err := scanTask(tx.QueryRow(ctx, finishTask, id, status, nullJSON(output), errMsg, now, runID))
