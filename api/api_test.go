@@ -49,6 +49,8 @@ type bundle struct {
 	server   *Server
 	store    *store.Store
 	temporal client.Client
+	// dbURL is the test's own database, for checks and faults the store does not offer.
+	dbURL string
 }
 
 func setup(t *testing.T) *bundle {
@@ -58,7 +60,11 @@ func setup(t *testing.T) *bundle {
 	tc, err := client.Dial(client.Options{HostPort: temporalAddr})
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
-	st := storetest.NewStore(t)
+	dbURL := storetest.NewDB(t)
+	pool, err := store.Connect(t.Context(), dbURL)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	st := store.New(pool)
 	s := &Server{
 		Store: st, Temporal: tc, Catalog: catalog,
 		TaskQueue: "troupe-api-test-" + uuid.NewString(), Namespace: "default", TemporalUI: "http://ui.test",
@@ -66,7 +72,7 @@ func setup(t *testing.T) *bundle {
 	}
 	_, api := humatest.New(t, Config())
 	s.Register(api)
-	return &bundle{api: api, server: s, store: st, temporal: tc}
+	return &bundle{api: api, server: s, store: st, temporal: tc, dbURL: dbURL}
 }
 
 func decode[T any](t *testing.T, body string) T {

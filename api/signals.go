@@ -13,7 +13,7 @@ import (
 type SignalInput struct {
 	TaskIDInput
 	Name string         `path:"name" minLength:"1" maxLength:"200" pattern:"^[A-Za-z0-9_.-]+$" doc:"Signal name, e.g. the signal of an approval step."`
-	Body map[string]any `doc:"Signal payload; for an approval step: {\"approved\": true, \"comment\": \"...\"}. The caller is recorded as by."`
+	Body map[string]any `doc:"Signal payload; for an approval step: {\"approved\": true, \"comment\": \"...\"}. The authenticated caller is set as by, whatever the payload says."`
 }
 
 func (s *Server) registerSignals(api huma.API) {
@@ -29,11 +29,13 @@ func (s *Server) signalTask(ctx context.Context, in *SignalInput) (*TaskOutput, 
 	if payload == nil {
 		payload = map[string]any{}
 	}
-	if _, ok := payload["by"]; !ok {
-		payload["by"] = who(ctx).Actor
-	}
+	payload["by"] = who(ctx).Actor // from authentication only: a client's "by" is overwritten
 	meta := map[string]any{"signal": in.Name, "payload": payload}
-	return s.actOnTask(ctx, in.ID, "task_signaled", meta, func(t store.Task) error {
+	t, err := s.actOnTask(ctx, in.ID, "task_signaled", meta, func(ctx context.Context, t store.Task) error {
 		return s.Temporal.SignalWorkflow(ctx, t.WorkflowID, "", in.Name, payload)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &TaskOutput{Status: http.StatusAccepted, Body: s.task(t)}, nil
 }

@@ -234,40 +234,68 @@ func (s *Server) listTasks(ctx context.Context, in *ListTasksInput) (*TaskList, 
 }
 
 func (s *Server) cancelTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
-	return s.actOnTask(ctx, in.ID, "task_cancel_requested", nil, func(t store.Task) error {
+	t, err := s.actOnTask(ctx, in.ID, "task_cancel_requested", nil, func(ctx context.Context, t store.Task) error {
 		return s.Temporal.CancelWorkflow(ctx, t.WorkflowID, "")
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &TaskOutput{Status: http.StatusAccepted, Body: s.task(t)}, nil
 }
 
-// actOnTask runs act on the workflow of a task of the caller's tenant that
-// has not ended, then records it in the audit log as eventType with meta.
-func (s *Server) actOnTask(ctx context.Context, id, eventType string, meta any, act func(store.Task) error) (*TaskOutput, error) {
+// actTimeout bounds the delivery of an action to a workflow once it is audited.
+const actTimeout = 10 * time.Second
+
+// actOnTask acts on the workflow of a task of the caller's tenant that has not ended. It
+// writes the audit row eventType with meta (actor from authentication) FIRST, then runs act:
+// nothing reaches a workflow without its audit row. act runs with a context the client cannot
+// cancel, so that an audited action is delivered; if it fails all the same, a second audit
+// row, eventType+"_failed", says so.
+func (s *Server) actOnTask(ctx context.Context, id, eventType string, meta any, act func(context.Context, store.Task) error) (store.Task, error) {
 	p := who(ctx)
 	t, err := s.Store.GetTask(ctx, p.Tenant, uuid.MustParse(id))
 	if err != nil {
-		return nil, s.fail(ctx, "task "+id, err)
+		return store.Task{}, s.fail(ctx, "task "+id, err)
 	}
 	if t.Status.Terminal() {
-		return nil, huma.Error409Conflict(fmt.Sprintf("task %s already ended with status %s", t.ID, t.Status))
+		return store.Task{}, huma.Error409Conflict(fmt.Sprintf("task %s already ended with status %s", t.ID, t.Status))
 	}
-	if err := act(t); err != nil {
+	if err := s.audit(ctx, t, eventType, meta); err != nil {
+		return store.Task{}, s.fail(ctx, "task "+id, err)
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actTimeout)
+	defer cancel()
+	if err := act(actx, t); err != nil {
 		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return nil, huma.Error409Conflict(fmt.Sprintf("task %s is not running", t.ID))
+		notRunning := errors.As(err, &nf)
+		reason := "not delivered: " + err.Error()
+		if notRunning {
+			reason = "not delivered: the workflow is not running"
 		}
-		return nil, s.fail(ctx, "task "+id, err)
+		if aerr := s.audit(actx, t, eventType+"_failed", map[string]string{"error": reason}); aerr != nil {
+			s.Logger.ErrorContext(ctx, "audit failed action", "task_id", t.ID, "event_type", eventType, "error", aerr)
+		}
+		if notRunning {
+			return store.Task{}, huma.Error409Conflict(fmt.Sprintf("task %s is not running", t.ID))
+		}
+		return store.Task{}, s.fail(ctx, "task "+id, err)
 	}
+	return t, nil
+}
+
+// audit appends the audit row eventType about task t, by the caller, with meta.
+func (s *Server) audit(ctx context.Context, t store.Task, eventType string, meta any) error {
 	var metadata json.RawMessage
 	if meta != nil {
-		metadata, _ = json.Marshal(meta)
+		var err error
+		if metadata, err = json.Marshal(meta); err != nil {
+			return fmt.Errorf("marshal audit metadata: %w", err)
+		}
 	}
-	if err := s.Store.AppendAudit(ctx, store.Audit{
+	return s.Store.AppendAudit(ctx, store.Audit{
 		EventType: eventType, ResourceType: "task", ResourceID: t.ID.String(),
-		TenantID: t.TenantID, UserIDHash: t.UserIDHash, Actor: p.Actor, Metadata: metadata,
-	}); err != nil {
-		return nil, s.fail(ctx, "task "+id, err)
-	}
-	return &TaskOutput{Status: http.StatusAccepted, Body: s.task(t)}, nil
+		TenantID: t.TenantID, UserIDHash: t.UserIDHash, Actor: who(ctx).Actor, Metadata: metadata,
+	})
 }
 
 // knownTypes lists the task types a client may submit.
