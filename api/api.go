@@ -32,6 +32,8 @@ type Server struct {
 	Store    *store.Store
 	Temporal client.Client
 	Catalog  *definitions.Catalog
+	// Tools lists the tools of MCP servers for GET /v1/tools; nil lists none.
+	Tools ToolLister
 	// TaskQueue is the Temporal task queue the workers poll.
 	TaskQueue string
 	// Namespace is the Temporal namespace, used in Web UI links.
@@ -89,7 +91,9 @@ func (s *Server) Register(api huma.API) {
 	s.registerTasks(api)
 	s.registerChildren(api)
 	s.registerSignals(api)
+	s.registerToolCalls(api)
 	s.registerDefinitions(api)
+	s.registerTools(api)
 	s.registerReports(api)
 }
 
