@@ -16,13 +16,15 @@ import (
 const insertMessages = `
 INSERT INTO messages (task_id, conversation, seq, message)
 SELECT $1, $2, $3 + m.ord - 1, m.message FROM unnest($4::jsonb[]) WITH ORDINALITY AS m(message, ord)
-ON CONFLICT (task_id, conversation, seq) DO NOTHING`
+ON CONFLICT (task_id, conversation, seq) DO UPDATE SET message = EXCLUDED.message`
 
 const selectMessages = `
 SELECT message FROM messages WHERE task_id = $1 AND conversation = $2 AND seq < $3 ORDER BY seq`
 
 // AppendMessages stores msgs as the messages from, from+1, ... of the task's conversation.
-// Messages already stored at those places are kept, so a retried call changes nothing. Text
+// A message already stored at one of those places is replaced: a retried call writes the same
+// messages, and a reset run of the workflow, which may be answered differently from the place
+// it was reset to, replaces what the earlier run wrote there. Text
 // the database cannot hold (NUL bytes, invalid UTF-8, JSON that does not parse) is stored
 // cleaned. ErrNotFound for an unknown task.
 func (s *Store) AppendMessages(ctx context.Context, taskID uuid.UUID, conversation string, from int, msgs []json.RawMessage) error {

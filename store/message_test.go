@@ -27,7 +27,7 @@ func TestAppendAndReadMessages(t *testing.T) {
 	require.NoError(t, b.store.AppendMessages(b.ctx, task.ID, "main", 0, first))
 	require.NoError(t, b.store.AppendMessages(b.ctx, task.ID, "main", 0, first), "retried append")
 	require.NoError(t, b.store.AppendMessages(b.ctx, task.ID, "main", 1,
-		rawMessages(`{"role":"user","content":"a retry never overwrites"}`, `{"role":"assistant","content":"ok"}`)))
+		rawMessages(`{"role":"user","content":"a reset run answered differently"}`, `{"role":"assistant","content":"ok"}`)))
 	require.NoError(t, b.store.AppendMessages(b.ctx, task.ID, "step/a#1", 0, rawMessages(`{"role":"user","content":"other conversation"}`)))
 	require.NoError(t, b.store.AppendMessages(b.ctx, other.ID, "main", 0, rawMessages(`{"role":"user","content":"other task"}`)))
 
@@ -35,7 +35,7 @@ func TestAppendAndReadMessages(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, msgs, 3)
 	require.JSONEq(t, `{"role":"system","content":"be brief"}`, string(msgs[0]))
-	require.JSONEq(t, `{"role":"user","content":"@lookup_order"}`, string(msgs[1]))
+	require.JSONEq(t, `{"role":"user","content":"a reset run answered differently"}`, string(msgs[1]), "the later write wins")
 	require.JSONEq(t, `{"role":"assistant","content":"ok"}`, string(msgs[2]))
 
 	prefix, err := b.store.Messages(b.ctx, task.ID, "main", 1)
