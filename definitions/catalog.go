@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/google/cel-go/cel"
 )
 
 // Catalog is the set of loaded definitions, by name.
@@ -95,7 +93,6 @@ func readLimited(fsys fs.FS, name string) ([]byte, error) {
 // Base may be nil.
 func Validate(base *Catalog, files map[string][]byte) (*Catalog, error) {
 	v := &validation{
-		envs:   map[string]*cel.Env{},
 		agents: map[string]*Agent{},
 		broken: map[string]string{},
 		names:  map[string]Error{},
@@ -121,7 +118,6 @@ func Validate(base *Catalog, files map[string][]byte) (*Catalog, error) {
 
 // validation is the state of one Validate call.
 type validation struct {
-	envs      map[string]*cel.Env
 	errs      Errors
 	agents    map[string]*Agent // agents workflows may use: the base's, then the sources'
 	broken    map[string]string // agents of sources with problems → their file
@@ -140,7 +136,7 @@ type pendingWorkflow struct {
 // file decodes one source. An agent is complete at once; a workflow waits
 // for every agent to be known, and its problems are collected once linked.
 func (v *validation) file(file string, data []byte) {
-	d := &decoder{file: file, envs: v.envs}
+	d := &decoder{file: file}
 	if w, src := v.decode(d, data); w != nil {
 		v.workflows = append(v.workflows, &pendingWorkflow{d: d, w: w, src: src})
 		return

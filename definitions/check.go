@@ -12,6 +12,8 @@ import (
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
+
+	"github.com/troupe-dev/troupe/expr"
 )
 
 // scope is what an expression sees where it is evaluated.
@@ -145,49 +147,36 @@ func stringLiteral(e celast.Expr) (string, bool) {
 	return string(s), ok
 }
 
-// env returns a CEL environment for a set of variables, built once per set.
-func (d *decoder) env(vars []string) (*cel.Env, error) {
-	key := strings.Join(vars, ",")
-	if env, ok := d.envs[key]; ok {
-		return env, nil
-	}
-	env, err := newEnv(vars)
-	if err != nil {
-		return nil, err
-	}
-	d.envs[key] = env
-	return env, nil
-}
-
 // checkTemplate checks the expressions of a template held by node n.
 func (d *decoder) checkTemplate(n *node, tmpl string, sc scope, check refCheck) {
-	segs, err := parseTemplate(tmpl)
-	var te *templateError
+	segs, err := expr.ParseTemplate(tmpl)
+	var te *expr.TemplateError
 	if errors.As(err, &te) {
-		d.errorf(n.posAt(te.offset), "template: %s (write a literal {{ as {{ \"{{\" }})", te.msg)
+		d.errorf(n.posAt(te.Offset), "template: %s (write a literal {{ as {{ \"{{\" }})", te.Msg)
 		return
 	}
 	for _, seg := range segs {
-		if seg.expr {
-			d.checkExpr(n, seg.text, seg.offset, sc, check, nil)
+		if seg.Expr {
+			d.checkExpr(n, seg.Text, seg.Offset, sc, check, nil)
 		}
 	}
 }
 
-// checkExpr checks a CEL expression that starts at offset in the string of
-// node n: that it compiles, uses only the variables of the scope, reads
-// only steps that have finished, and, when want is set, gives that type.
-func (d *decoder) checkExpr(n *node, expr string, offset int, sc scope, check refCheck, want *cel.Type) {
-	env, err := d.env(sc.vars)
+// checkExpr checks a CEL expression, code, that starts at offset in the
+// string of node n: that it compiles, uses only the variables of the scope,
+// reads only steps that have finished, and, when want is set, gives that
+// type.
+func (d *decoder) checkExpr(n *node, code string, offset int, sc scope, check refCheck, want *cel.Type) {
+	env, err := expr.Env(sc.vars)
 	if err != nil {
 		d.errorf(n.pos, "%v", err)
 		return
 	}
-	at := func(line, col int) pos { return n.posAt(offset + exprOffset(expr, line, col)) }
-	ast, iss := env.Parse(expr)
+	at := func(line, col int) pos { return n.posAt(offset + exprOffset(code, line, col)) }
+	ast, iss := env.Parse(code)
 	if iss.Err() != nil {
 		e := iss.Errors()[0]
-		d.errorf(at(e.Location.Line(), e.Location.Column()), "invalid expression %q: %s", expr, celMessage(e))
+		d.errorf(at(e.Location.Line(), e.Location.Column()), "invalid expression %q: %s", code, expr.Message(e))
 		return
 	}
 	refs := &exprRefs{guards: map[string]bool{}}
@@ -227,11 +216,11 @@ func (d *decoder) checkExpr(n *node, expr string, offset int, sc scope, check re
 	checked, iss := env.Check(ast)
 	if iss.Err() != nil {
 		e := iss.Errors()[0]
-		d.errorf(at(e.Location.Line(), e.Location.Column()), "invalid expression %q: %s", expr, celMessage(e))
+		d.errorf(at(e.Location.Line(), e.Location.Column()), "invalid expression %q: %s", code, expr.Message(e))
 		return
 	}
 	if out := checked.OutputType(); want != nil && out.Kind() != types.DynKind && !want.IsAssignableType(out) {
-		d.errorf(n.pos, "expression %q gives %s; %s is needed here", expr, out, want)
+		d.errorf(n.pos, "expression %q gives %s; %s is needed here", code, out, want)
 	}
 }
 

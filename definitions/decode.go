@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/cel-go/cel"
 )
 
 // namePattern is what agent and workflow names look like.
@@ -20,7 +18,6 @@ var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 type decoder struct {
 	file string
 	errs Errors
-	envs map[string]*cel.Env // expression environments by variable set, shared by the files of a load
 }
 
 func (d *decoder) errorf(p pos, format string, args ...any) {

@@ -1,5 +1,5 @@
 // Package definitions parses and validates the agent and workflow YAML that
-// troupe runs, and evaluates the CEL expressions and templates they hold.
+// troupe runs.
 //
 // A file holds one definition: a workflow when it has a steps key, else an
 // agent. Load and Validate check everything a definition can get wrong —
@@ -9,7 +9,7 @@
 // tokens, nesting and alias expansion.
 //
 // Loaded workflows are in their full form and self-contained, so the
-// Temporal interpreter can carry one in a workflow input; Eval, EvalBool,
-// Render and RenderValue are deterministic and may run in workflow code.
-// docs/workflows.md is the authors' reference.
+// Temporal interpreter can carry one in a workflow input. Expressions and
+// templates are checked here in the environment of package expr, which
+// evaluates them at run time. docs/workflows.md is the authors' reference.
 package definitions

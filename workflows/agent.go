@@ -13,6 +13,7 @@ import (
 
 	"github.com/troupe-dev/troupe/activities"
 	"github.com/troupe-dev/troupe/definitions"
+	"github.com/troupe-dev/troupe/expr"
 	"github.com/troupe-dev/troupe/llm"
 )
 
@@ -120,7 +121,7 @@ func defaultRetry() *temporal.RetryPolicy {
 // the output schema spelled out when it has one), then either the messages
 // given in the input ({"messages": [...]}, as the chat agent takes them) or
 // its prompt template rendered with vars.
-func agentMessages(agent *definitions.Agent, input json.RawMessage, vars definitions.Vars) ([]llm.Message, error) {
+func agentMessages(agent *definitions.Agent, input json.RawMessage, vars expr.Vars) ([]llm.Message, error) {
 	var msgs []llm.Message
 	system := agent.System
 	if len(agent.OutputSchema) > 0 {
@@ -135,7 +136,7 @@ func agentMessages(agent *definitions.Agent, input json.RawMessage, vars definit
 	if json.Unmarshal(input, &given) == nil && len(given.Messages) > 0 {
 		return append(msgs, given.Messages...), nil
 	}
-	prompt, err := definitions.Render(cmp.Or(agent.Prompt, "{{ input }}"), vars)
+	prompt, err := expr.Render(cmp.Or(agent.Prompt, "{{ input }}"), vars)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("render prompt of agent %s: %v", agent.Name, err), "bad_template", err)
 	}

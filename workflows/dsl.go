@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-dev/troupe/activities"
 	"github.com/troupe-dev/troupe/definitions"
+	"github.com/troupe-dev/troupe/expr"
 )
 
 // DSLInput is the input of DSLWorkflow. The definition travels with it, so
@@ -78,8 +79,8 @@ func (s scope) key(id string) string {
 	return k
 }
 
-func (r *run) vars(s scope) definitions.Vars {
-	v := definitions.Vars{"input": r.input, "steps": r.steps, "iteration": int64(s.iteration)}
+func (r *run) vars(s scope) expr.Vars {
+	v := expr.Vars{"input": r.input, "steps": r.steps, "iteration": int64(s.iteration)}
 	if s.as != "" {
 		v[s.as] = s.item
 	}
@@ -177,7 +178,7 @@ func (r *run) runLoop(ctx workflow.Context, step *definitions.Step, s scope) (ac
 		if _, err := r.runSteps(ctx, loop.Steps, inner); err != nil {
 			return activities.Value{}, err
 		}
-		done, err := definitions.EvalBool(loop.Until, r.vars(inner))
+		done, err := expr.EvalBool(loop.Until, r.vars(inner))
 		if err != nil {
 			return activities.Value{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("loop %s: until: %v", step.ID, err), "bad_expression", err)
 		}
@@ -224,7 +225,7 @@ func (r *run) runSwitch(ctx workflow.Context, step *definitions.Step, s scope) (
 	sw := step.Switch
 	chosen, branch := sw.Default, "default"
 	for i, c := range sw.Cases {
-		ok, err := definitions.EvalBool(c.When, r.vars(s))
+		ok, err := expr.EvalBool(c.When, r.vars(s))
 		if err != nil {
 			return activities.Value{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("switch %s: case %d: %v", step.ID, i+1, err), "bad_expression", err)
 		}
@@ -243,7 +244,7 @@ func (r *run) runSwitch(ctx workflow.Context, step *definitions.Step, s scope) (
 // and returns the list of their outputs in item order.
 func (r *run) runMap(ctx workflow.Context, step *definitions.Step, s scope) (activities.Value, error) {
 	m := step.Map
-	v, err := definitions.Eval(m.Items, r.vars(s))
+	v, err := expr.Eval(m.Items, r.vars(s))
 	if err != nil {
 		return activities.Value{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("map %s: items: %v", step.ID, err), "bad_expression", err)
 	}
@@ -289,7 +290,7 @@ func (r *run) runApproval(ctx workflow.Context, step *definitions.Step, s scope)
 	ap := step.Approval
 	signal := cmp.Or(ap.Signal, step.ID)
 	key := s.key(step.ID)
-	message, err := definitions.Render(ap.Message, r.vars(s))
+	message, err := expr.Render(ap.Message, r.vars(s))
 	if err != nil {
 		return activities.Value{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("approval %s: message: %v", step.ID, err), "bad_template", err)
 	}
@@ -370,7 +371,7 @@ func (r *run) output(last activities.Value) (activities.Value, error) {
 	}
 	out := make(map[string]any, len(r.wf.Output))
 	for name, tmpl := range r.wf.Output {
-		v, err := definitions.RenderValue(tmpl, r.vars(scope{}))
+		v, err := expr.RenderValue(tmpl, r.vars(scope{}))
 		if err != nil {
 			return activities.Value{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("output %s: %v", name, err), "bad_expression", err)
 		}

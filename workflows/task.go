@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-dev/troupe/activities"
 	"github.com/troupe-dev/troupe/definitions"
+	"github.com/troupe-dev/troupe/expr"
 	"github.com/troupe-dev/troupe/store"
 )
 
@@ -35,7 +36,7 @@ func TaskWorkflow(ctx workflow.Context, in TaskInput) (activities.Value, error) 
 		if err := json.Unmarshal(in.Input, &input); err != nil {
 			return activities.Value{}, temporal.NewNonRetryableApplicationError("task input is not JSON: "+err.Error(), "bad_input", err)
 		}
-		msgs, err := agentMessages(&in.Agent, in.Input, definitions.Vars{"input": input})
+		msgs, err := agentMessages(&in.Agent, in.Input, expr.Vars{"input": input})
 		if err != nil {
 			return activities.Value{}, err
 		}

@@ -1,60 +1,57 @@
-package definitions
+package expr
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
-
-	"github.com/google/cel-go/cel"
 )
 
-// segment is a piece of a template: literal text, or the CEL expression
+// Segment is a piece of a template: literal text, or the CEL expression
 // of a {{ }} part.
-type segment struct {
-	text   string
-	expr   bool
-	offset int // byte offset of text in the template
+type Segment struct {
+	Text   string
+	Expr   bool
+	Offset int // byte offset of Text in the template
 }
 
-// templateError is a template that cannot be split into segments.
-type templateError struct {
-	offset int
-	msg    string
+// TemplateError is a template that cannot be split into segments.
+type TemplateError struct {
+	Offset int // byte offset of the problem in the template
+	Msg    string
 }
 
-func (e *templateError) Error() string { return e.msg }
+// Error returns the message.
+func (e *TemplateError) Error() string { return e.Msg }
 
-// parseTemplate splits a template into text and {{ expression }} segments.
+// ParseTemplate splits a template into text and {{ expression }} segments.
 // The end of an expression is the first "}}" outside string literals and
 // braces, so expressions may hold map literals and strings with braces.
-func parseTemplate(t string) ([]segment, error) {
-	var segs []segment
+func ParseTemplate(t string) ([]Segment, error) {
+	var segs []Segment
 	rest, base := t, 0
 	for {
 		open := strings.Index(rest, "{{")
 		if open < 0 {
 			if rest != "" {
-				segs = append(segs, segment{text: rest, offset: base})
+				segs = append(segs, Segment{Text: rest, Offset: base})
 			}
 			return segs, nil
 		}
 		if open > 0 {
-			segs = append(segs, segment{text: rest[:open], offset: base})
+			segs = append(segs, Segment{Text: rest[:open], Offset: base})
 		}
 		start := open + 2
 		end, ok := exprEnd(rest[start:])
 		if !ok {
-			return nil, &templateError{offset: base + open, msg: "{{ is never closed by }}"}
+			return nil, &TemplateError{Offset: base + open, Msg: "{{ is never closed by }}"}
 		}
 		expr := rest[start : start+end]
 		lead := len(expr) - len(strings.TrimLeft(expr, " \t\r\n"))
 		if strings.TrimSpace(expr) == "" {
-			return nil, &templateError{offset: base + open, msg: "{{ }} holds no expression"}
+			return nil, &TemplateError{Offset: base + open, Msg: "{{ }} holds no expression"}
 		}
-		segs = append(segs, segment{text: strings.TrimSpace(expr), expr: true, offset: base + start + lead})
+		segs = append(segs, Segment{Text: strings.TrimSpace(expr), Expr: true, Offset: base + start + lead})
 		rest, base = rest[start+end+2:], base+start+end+2
 	}
 }
@@ -104,28 +101,28 @@ func stringEnd(s, quote string) int {
 // Render renders a template: each {{ expression }} is replaced by its value,
 // strings as they are and other values as compact JSON.
 func Render(template string, vars Vars) (string, error) {
-	segs, env, vars, err := prepare(template, vars)
+	segs, vars, err := prepare(template, vars)
 	if err != nil {
 		return "", err
 	}
-	return render(segs, env, vars)
+	return render(segs, vars)
 }
 
 // render evaluates the segments of a template.
-func render(segs []segment, env *cel.Env, vars Vars) (string, error) {
+func render(segs []Segment, vars Vars) (string, error) {
 	var b strings.Builder
 	for _, seg := range segs {
-		if !seg.expr {
-			b.WriteString(seg.text)
+		if !seg.Expr {
+			b.WriteString(seg.Text)
 			continue
 		}
-		v, err := eval(env, seg.text, vars)
+		v, err := eval(seg.Text, vars)
 		if err != nil {
 			return "", err
 		}
 		s, err := stringify(v)
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", seg.text, err)
+			return "", fmt.Errorf("%s: %w", seg.Text, err)
 		}
 		b.WriteString(s)
 	}
@@ -136,46 +133,42 @@ func render(segs []segment, env *cel.Env, vars Vars) (string, error) {
 // (whitespace aside) to the expression's raw value; any other template to
 // the string Render gives.
 func RenderValue(template string, vars Vars) (any, error) {
-	segs, env, vars, err := prepare(template, vars)
+	segs, vars, err := prepare(template, vars)
 	if err != nil {
 		return nil, err
 	}
 	if expr, ok := single(segs); ok {
-		return eval(env, expr, vars)
+		return eval(expr, vars)
 	}
-	return render(segs, env, vars)
+	return render(segs, vars)
 }
 
 // single returns the expression of a template made of one expression.
-func single(segs []segment) (string, bool) {
+func single(segs []Segment) (string, bool) {
 	expr, n := "", 0
 	for _, seg := range segs {
 		switch {
-		case seg.expr:
-			expr, n = seg.text, n+1
-		case strings.TrimSpace(seg.text) != "":
+		case seg.Expr:
+			expr, n = seg.Text, n+1
+		case strings.TrimSpace(seg.Text) != "":
 			return "", false
 		}
 	}
 	return expr, n == 1
 }
 
-// prepare parses a template and builds the environment its expressions
-// are evaluated in.
-func prepare(template string, vars Vars) ([]segment, *cel.Env, Vars, error) {
-	segs, err := parseTemplate(template)
+// prepare parses a template and converts the variables its expressions
+// see.
+func prepare(template string, vars Vars) ([]Segment, Vars, error) {
+	segs, err := ParseTemplate(template)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("template: %w", err)
+		return nil, nil, fmt.Errorf("template: %w", err)
 	}
 	vars, err = plainVars(vars)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	env, err := newEnv(slices.Sorted(maps.Keys(vars)))
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return segs, env, vars, nil
+	return segs, vars, nil
 }
 
 // stringify writes a value into rendered text: a string as it is, anything
