@@ -98,10 +98,29 @@ func (c *OpenAI) params(req Request) (openai.ChatCompletionNewParams, error) {
 		case "user":
 			p.Messages = append(p.Messages, openai.UserMessage(m.Content))
 		case "assistant":
-			p.Messages = append(p.Messages, openai.AssistantMessage(m.Content))
+			p.Messages = append(p.Messages, assistantMessage(m))
+		case "tool":
+			if m.ToolCallID == "" {
+				return p, invalidRequest("message %d: a tool message needs the id of the call it answers", i)
+			}
+			p.Messages = append(p.Messages, openai.ToolMessage(m.Content, m.ToolCallID))
 		default:
-			return p, invalidRequest("message %d: unknown role %q (want system, user or assistant)", i, m.Role)
+			return p, invalidRequest("message %d: unknown role %q (want system, user, assistant or tool)", i, m.Role)
 		}
+	}
+	params, err := toolParameters(req.Tools)
+	if err != nil {
+		return p, err
+	}
+	for i, t := range req.Tools {
+		fn := shared.FunctionDefinitionParam{Name: t.Name, Parameters: params[i]}
+		if t.Description != "" {
+			fn.Description = openai.String(t.Description)
+		}
+		if params[i] != nil && strictCompatible(params[i]) {
+			fn.Strict = openai.Bool(true)
+		}
+		p.Tools = append(p.Tools, openai.ChatCompletionFunctionTool(fn))
 	}
 	if req.Temperature != nil {
 		p.Temperature = openai.Float(*req.Temperature)
@@ -129,6 +148,29 @@ func (c *OpenAI) params(req Request) (openai.ChatCompletionNewParams, error) {
 		}
 	}
 	return p, nil
+}
+
+// assistantMessage converts an assistant message, with its tool calls and
+// without content when it has none.
+func assistantMessage(m Message) openai.ChatCompletionMessageParamUnion {
+	if len(m.ToolCalls) == 0 {
+		return openai.AssistantMessage(m.Content)
+	}
+	a := openai.ChatCompletionAssistantMessageParam{
+		ToolCalls: make([]openai.ChatCompletionMessageToolCallUnionParam, len(m.ToolCalls)),
+	}
+	if m.Content != "" {
+		a.Content.OfString = openai.String(m.Content)
+	}
+	for i, tc := range m.ToolCalls {
+		a.ToolCalls[i] = openai.ChatCompletionMessageToolCallUnionParam{
+			OfFunction: &openai.ChatCompletionMessageFunctionToolCallParam{
+				ID:       tc.ID,
+				Function: openai.ChatCompletionMessageFunctionToolCallFunctionParam{Name: tc.Name, Arguments: tc.Arguments},
+			},
+		}
+	}
+	return openai.ChatCompletionMessageParamUnion{OfAssistant: &a}
 }
 
 // invalidSchemaNameChars are the characters OpenAI refuses in a response
@@ -215,12 +257,24 @@ func bodySnippet(resp *http.Response) string {
 	return cmp.Or(strings.TrimSpace(string(b)), http.StatusText(resp.StatusCode))
 }
 
-// toResponse converts the provider's completion into a Response.
+// toResponse converts the provider's completion into a Response. An answer
+// with tool calls gets FinishReason "tool_calls" even from servers that
+// report "stop" for it.
 func toResponse(c *openai.ChatCompletion) (Response, error) {
 	if len(c.Choices) == 0 {
 		return Response{}, newError(http.StatusOK, "", "the provider answered without any choice", 0, nil)
 	}
 	choice := c.Choices[0]
+	var calls []ToolCall
+	for _, tc := range choice.Message.ToolCalls {
+		if tc.Type != "function" {
+			return Response{}, newError(http.StatusOK, "", fmt.Sprintf("the provider answered with a %q tool call; only function calls are offered", tc.Type), 0, nil)
+		}
+		calls = append(calls, ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+	}
+	if len(calls) > 0 {
+		choice.FinishReason = "tool_calls"
+	}
 	return Response{
 		Content:      choice.Message.Content,
 		Model:        c.Model,
@@ -229,6 +283,7 @@ func toResponse(c *openai.ChatCompletion) (Response, error) {
 		OutputTokens: c.Usage.CompletionTokens,
 		ReportedCost: reportedCost(c.Usage),
 		FinishReason: choice.FinishReason,
+		ToolCalls:    calls,
 	}, nil
 }
 

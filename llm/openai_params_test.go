@@ -94,3 +94,80 @@ func TestRetryAfter(t *testing.T) {
 		require.Equal(t, tc.want, retryAfter(tc.header, now), name)
 	}
 }
+
+func TestParamsTools(t *testing.T) {
+	t.Parallel()
+	c := NewOpenAI(OpenAIConfig{APIKey: "k"})
+	strict := `{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"}},"required":["a","b"],"additionalProperties":false}`
+	loose := `{"type":"object","properties":{"text":{"type":"string"}}}`
+	got := body(t, c, Request{Model: "gpt-4o", Messages: []Message{{Role: "user", Content: "hi"}}, Tools: []ToolSpec{
+		{Name: "add", Description: "Add two integers.", Parameters: json.RawMessage(strict)},
+		{Name: "echo-v2", Parameters: json.RawMessage(loose)},
+		{Name: "now"},
+	}})
+	raw, err := json.Marshal(got["tools"])
+	require.NoError(t, err)
+	require.JSONEq(t, `[
+		{"type":"function","function":{"name":"add","description":"Add two integers.","parameters":`+strict+`,"strict":true}},
+		{"type":"function","function":{"name":"echo-v2","parameters":`+loose+`}},
+		{"type":"function","function":{"name":"now"}}
+	]`, string(raw), "strict only where the schema allows it")
+
+	got = body(t, c, Request{Model: "gpt-4o", Messages: []Message{{Role: "user", Content: "hi"}}})
+	require.NotContains(t, got, "tools")
+}
+
+func TestParamsToolMessages(t *testing.T) {
+	t.Parallel()
+	got := body(t, NewOpenAI(OpenAIConfig{APIKey: "k"}), Request{Model: "gpt-4o", Messages: []Message{
+		{Role: "user", Content: "add 2 and 3, echo hi"},
+		{Role: "assistant", ToolCalls: []ToolCall{
+			{ID: "call_1", Name: "add", Arguments: `{"a":2,"b":3}`},
+			{ID: "call_2", Name: "echo", Arguments: `{"text":"hi"}`},
+		}},
+		{Role: "tool", ToolCallID: "call_1", Content: "5"},
+		{Role: "tool", ToolCallID: "call_2", Content: "hi"},
+		{Role: "assistant", Content: "Let me check.", ToolCalls: []ToolCall{{ID: "call_3", Name: "now", Arguments: `{}`}}},
+		{Role: "tool", ToolCallID: "call_3", Content: ""},
+		{Role: "assistant", Content: "5 and hi"},
+	}})
+	raw, err := json.Marshal(got["messages"])
+	require.NoError(t, err)
+	require.JSONEq(t, `[
+		{"role":"user","content":"add 2 and 3, echo hi"},
+		{"role":"assistant","tool_calls":[
+			{"id":"call_1","type":"function","function":{"name":"add","arguments":"{\"a\":2,\"b\":3}"}},
+			{"id":"call_2","type":"function","function":{"name":"echo","arguments":"{\"text\":\"hi\"}"}}
+		]},
+		{"role":"tool","tool_call_id":"call_1","content":"5"},
+		{"role":"tool","tool_call_id":"call_2","content":"hi"},
+		{"role":"assistant","content":"Let me check.","tool_calls":[
+			{"id":"call_3","type":"function","function":{"name":"now","arguments":"{}"}}
+		]},
+		{"role":"tool","tool_call_id":"call_3","content":""},
+		{"role":"assistant","content":"5 and hi"}
+	]`, string(raw))
+}
+
+func TestParamsRejectsBadTools(t *testing.T) {
+	t.Parallel()
+	user := []Message{{Role: "user", Content: "hi"}}
+	tests := map[string]struct {
+		req  Request
+		want string
+	}{
+		"empty name":         {Request{Messages: user, Tools: []ToolSpec{{Name: ""}}}, "must match"},
+		"slash in name":      {Request{Messages: user, Tools: []ToolSpec{{Name: "everything/get-sum"}}}, "must match"},
+		"name too long":      {Request{Messages: user, Tools: []ToolSpec{{Name: strings.Repeat("n", 65)}}}, "must match"},
+		"duplicate":          {Request{Messages: user, Tools: []ToolSpec{{Name: "a"}, {Name: "a"}}}, "offered twice"},
+		"array parameters":   {Request{Messages: user, Tools: []ToolSpec{{Name: "a", Parameters: json.RawMessage(`[]`)}}}, "not a JSON Schema object"},
+		"tool message no id": {Request{Messages: []Message{{Role: "tool", Content: "5"}}}, "needs the id"},
+	}
+	for name, tc := range tests {
+		_, err := NewOpenAI(OpenAIConfig{}).params(tc.req)
+		var lerr *Error
+		require.ErrorAs(t, err, &lerr, name)
+		require.Equal(t, kindBadRequest, lerr.Kind(), name)
+		require.Contains(t, lerr.Message, tc.want, name)
+	}
+}

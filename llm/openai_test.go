@@ -230,11 +230,11 @@ func TestOpenAIContextCanceled(t *testing.T) {
 func TestOpenAIRejectsUnknownRole(t *testing.T) {
 	t.Parallel()
 	client, srv := setup(t, func(int, llm.Request) llmtest.Reply { return llmtest.Reply{Content: "ok"} })
-	_, err := client.Chat(t.Context(), llm.Request{Model: "gpt-4o", Messages: []llm.Message{{Role: "tool", Content: "x"}}})
+	_, err := client.Chat(t.Context(), llm.Request{Model: "gpt-4o", Messages: []llm.Message{{Role: "developer", Content: "x"}}})
 	var lerr *llm.Error
 	require.ErrorAs(t, err, &lerr)
 	require.Equal(t, "bad_request", lerr.Kind())
 	require.False(t, lerr.Retryable)
-	require.Contains(t, lerr.Error(), `unknown role "tool"`)
+	require.Contains(t, lerr.Error(), `unknown role "developer"`)
 	require.Zero(t, srv.Count(), "nothing is sent")
 }
