@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,4 +238,69 @@ func TestOpenAIRejectsUnknownRole(t *testing.T) {
 	require.False(t, lerr.Retryable)
 	require.Contains(t, lerr.Error(), `unknown role "developer"`)
 	require.Zero(t, srv.Count(), "nothing is sent")
+}
+
+func TestOpenAIToolLoop(t *testing.T) {
+	t.Parallel()
+	add := llm.ToolSpec{Name: "add", Description: "Add two integers.", Parameters: json.RawMessage(`{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"}},"required":["a","b"],"additionalProperties":false}`)}
+	echo := llm.ToolSpec{Name: "echo", Parameters: json.RawMessage(`{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}`)}
+	single := []llm.ToolCall{{ID: "call_a", Name: "add", Arguments: `{"a":2,"b":3}`}}
+	parallel := []llm.ToolCall{
+		{ID: "call_b", Name: "add", Arguments: `{"a":5,"b":1}`},
+		{ID: "call_c", Name: "echo", Arguments: `{"text":"hi"}`},
+	}
+	client, srv := setup(t, func(n int, req llm.Request) llmtest.Reply {
+		switch n {
+		case 1:
+			return llmtest.Reply{ToolCalls: single, InputTokens: 40, OutputTokens: 9}
+		case 2:
+			return llmtest.Reply{Content: "Two more.", ToolCalls: parallel, InputTokens: 60, OutputTokens: 20}
+		default:
+			var results []string
+			for _, m := range req.Messages {
+				if m.Role == "tool" {
+					results = append(results, m.ToolCallID+"="+m.Content)
+				}
+			}
+			return llmtest.Reply{Content: "Results: " + strings.Join(results, ", "), InputTokens: 80, OutputTokens: 6}
+		}
+	})
+
+	req := userRequest("gpt-4o", "Add 2 and 3, then 5 and 1, and echo hi.")
+	req.Tools = []llm.ToolSpec{add, echo}
+	resp, err := client.Chat(t.Context(), req)
+	require.NoError(t, err)
+	require.Equal(t, "tool_calls", resp.FinishReason)
+	require.Empty(t, resp.Content)
+	require.Equal(t, single, resp.ToolCalls)
+
+	req.Messages = append(req.Messages,
+		llm.Message{Role: "assistant", ToolCalls: resp.ToolCalls},
+		llm.Message{Role: "tool", ToolCallID: "call_a", Content: "5"})
+	resp, err = client.Chat(t.Context(), req)
+	require.NoError(t, err)
+	require.Equal(t, "tool_calls", resp.FinishReason)
+	require.Equal(t, "Two more.", resp.Content)
+	require.Equal(t, parallel, resp.ToolCalls, "parallel calls, in order")
+
+	req.Messages = append(req.Messages,
+		llm.Message{Role: "assistant", Content: resp.Content, ToolCalls: resp.ToolCalls},
+		llm.Message{Role: "tool", ToolCallID: "call_b", Content: "6"},
+		llm.Message{Role: "tool", ToolCallID: "call_c", Content: "hi"})
+	resp, err = client.Chat(t.Context(), req)
+	require.NoError(t, err)
+	require.Equal(t, "stop", resp.FinishReason)
+	require.Empty(t, resp.ToolCalls)
+	require.Equal(t, "Results: call_a=5, call_b=6, call_c=hi", resp.Content, "the final answer uses the tool results")
+
+	got := srv.Requests()
+	require.Len(t, got, 3)
+	for _, r := range got {
+		require.Len(t, r.Tools, 2, "the tools are offered on every turn")
+		require.Equal(t, "add", r.Tools[0].Name)
+		require.Equal(t, "Add two integers.", r.Tools[0].Description)
+		require.JSONEq(t, string(add.Parameters), string(r.Tools[0].Parameters))
+		require.JSONEq(t, string(echo.Parameters), string(r.Tools[1].Parameters))
+	}
+	require.Equal(t, req.Messages, got[2].Messages, "the provider receives the assistant tool calls and the tool messages")
 }

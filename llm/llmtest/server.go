@@ -35,11 +35,15 @@ type Reply struct {
 	Header                    map[string]string // e.g. {"Retry-After": "1"}
 	Delay                     time.Duration     // sleep before answering (respecting request ctx cancellation)
 	ErrorCode                 string            // for non-200: error.code in the body
+	// ToolCalls are answered as message.tool_calls with finish_reason
+	// "tool_calls" (content null when Content is empty).
+	ToolCalls []llm.ToolCall
 }
 
 // Handler decides the reply to the n-th request (n starts at 1). req holds
-// the model, messages, temperature, max_tokens (or max_completion_tokens)
-// and, when response_format json_schema was sent, its schema and name.
+// the model, messages (with their tool calls and tool call ids), tools,
+// temperature, max_tokens (or max_completion_tokens) and, when
+// response_format json_schema was sent, its schema and name.
 type Handler func(n int, req llm.Request) Reply
 
 // NewServer starts a server answering POST /v1/chat/completions with h,
@@ -71,11 +75,12 @@ func (s *Server) Count() int {
 
 // chatBody is the part of a chat completion request the fake reads.
 type chatBody struct {
-	Model               string        `json:"model"`
-	Messages            []llm.Message `json:"messages"`
-	Temperature         *float64      `json:"temperature"`
-	MaxTokens           int           `json:"max_tokens"`
-	MaxCompletionTokens int           `json:"max_completion_tokens"`
+	Model               string    `json:"model"`
+	Messages            []message `json:"messages"`
+	Tools               []tool    `json:"tools"`
+	Temperature         *float64  `json:"temperature"`
+	MaxTokens           int       `json:"max_tokens"`
+	MaxCompletionTokens int       `json:"max_completion_tokens"`
 	ResponseFormat      *struct {
 		Type       string `json:"type"`
 		JSONSchema *struct {
@@ -88,9 +93,14 @@ type chatBody struct {
 func (b chatBody) request() llm.Request {
 	req := llm.Request{
 		Model:       b.Model,
-		Messages:    b.Messages,
 		Temperature: b.Temperature,
 		MaxTokens:   cmp.Or(b.MaxCompletionTokens, b.MaxTokens),
+	}
+	for _, m := range b.Messages {
+		req.Messages = append(req.Messages, m.llm())
+	}
+	for _, t := range b.Tools {
+		req.Tools = append(req.Tools, llm.ToolSpec{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters})
 	}
 	if rf := b.ResponseFormat; rf != nil && rf.Type == "json_schema" && rf.JSONSchema != nil {
 		req.OutputSchema = rf.JSONSchema.Schema
@@ -129,14 +139,21 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, cmp.Or(reply.Content, http.StatusText(status)), reply.ErrorCode)
 		return
 	}
+	answer, finish := message{Role: "assistant", ToolCalls: toolCalls(reply.ToolCalls)}, "stop"
+	if len(reply.ToolCalls) > 0 {
+		finish = "tool_calls"
+	}
+	if reply.Content != "" || len(reply.ToolCalls) == 0 {
+		answer.Content = &reply.Content
+	}
 	writeJSON(w, status, completion{
 		ID:      fmt.Sprintf("chatcmpl-llmtest-%d", n),
 		Object:  "chat.completion",
 		Created: time.Now().Unix(),
 		Model:   req.Model,
 		Choices: []choice{{
-			Message:      message{Role: "assistant", Content: reply.Content},
-			FinishReason: "stop",
+			Message:      answer,
+			FinishReason: finish,
 		}},
 		Usage: usage{
 			PromptTokens:     reply.InputTokens,
@@ -163,9 +180,53 @@ type choice struct {
 	FinishReason string  `json:"finish_reason"`
 }
 
+// message is a chat message, as sent in a request or answered in a choice.
 type message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role       string     `json:"role"`
+	Content    *string    `json:"content"` // null on an assistant message with tool calls only
+	ToolCalls  []toolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+}
+
+// llm converts m; a null content becomes "".
+func (m message) llm() llm.Message {
+	out := llm.Message{Role: m.Role, ToolCallID: m.ToolCallID}
+	if m.Content != nil {
+		out.Content = *m.Content
+	}
+	for _, tc := range m.ToolCalls {
+		out.ToolCalls = append(out.ToolCalls, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+	}
+	return out
+}
+
+// toolCall is a function call in an assistant message.
+type toolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// toolCalls converts calls to their wire form.
+func toolCalls(calls []llm.ToolCall) []toolCall {
+	out := make([]toolCall, len(calls))
+	for i, c := range calls {
+		out[i] = toolCall{ID: c.ID, Type: "function"}
+		out[i].Function.Name, out[i].Function.Arguments = c.Name, c.Arguments
+	}
+	return out
+}
+
+// tool is a function tool offered in a request.
+type tool struct {
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Parameters  json.RawMessage `json:"parameters"`
+	} `json:"function"`
 }
 
 type usage struct {
