@@ -14,6 +14,9 @@ const defaultPrompt = "{{ input }}"
 // DefaultMaxTurns is the max_turns of an agent that sets none.
 const DefaultMaxTurns = 10
 
+// maxTurnsLimit is the largest max_turns an agent may set.
+const maxTurnsLimit = 100
+
 // Agent is an LLM agent: a system prompt, a prompt template and model
 // settings. Used as a task type, its prompt is rendered with the task input
 // as `input`; but when that input holds a "messages" list
@@ -92,12 +95,15 @@ func (d *decoder) agent(n *node, a *Agent, local bool) {
 			t := d.number(v, "temperature", 0, 2)
 			a.Temperature = &t
 		},
-		"max_tokens":    func(v *node) { a.MaxTokens = d.integer(v, "max_tokens", 1) },
-		"input":         func(v *node) { a.Input, a.inputSchema = d.schema(v, "input") },
-		"output_schema": func(v *node) { a.OutputSchema, a.outputSchema = d.outputSchema(v) },
-		"tools": func(v *node) {
-			for _, tool := range d.stringList(v, "tools") {
-				a.Tools = append(a.Tools, Grant{Tool: tool})
+		"max_tokens": func(v *node) { a.MaxTokens = d.integer(v, "max_tokens", 1) },
+		"input":      func(v *node) { a.Input, a.inputSchema = d.schema(v, "input") },
+		"output_schema": func(v *node) {
+			a.OutputSchema, a.outputSchema = d.objectSchema(v, "output_schema", "the agent answers with that object")
+		},
+		"tools": func(v *node) { a.Tools = d.grants(v, a) },
+		"max_turns": func(v *node) {
+			if a.MaxTurns = d.integer(v, "max_turns", 1); a.MaxTurns > maxTurnsLimit {
+				d.errorf(v.pos, "max_turns must be at most %d, got %d", maxTurnsLimit, a.MaxTurns)
 			}
 		},
 	}
@@ -114,11 +120,11 @@ func (d *decoder) agent(n *node, a *Agent, local bool) {
 	}
 }
 
-// outputSchema decodes an output_schema, which must describe an object.
-func (d *decoder) outputSchema(n *node) (json.RawMessage, *jsonschema.Schema) {
-	raw, sch := d.schema(n, "output_schema")
+// objectSchema decodes a JSON Schema that must describe an object, for why.
+func (d *decoder) objectSchema(n *node, field, why string) (json.RawMessage, *jsonschema.Schema) {
+	raw, sch := d.schema(n, field)
 	if sch != nil && (n.get("type") == nil || n.get("type").str != "object") {
-		d.errorf(n.pos, "output_schema must describe an object (type: object): the agent answers with that object")
+		d.errorf(n.pos, "%s must describe an object (type: object): %s", field, why)
 	}
 	return raw, sch
 }

@@ -13,7 +13,8 @@ import (
 	"strings"
 )
 
-// Catalog is the set of loaded definitions, by name.
+// Catalog is the set of loaded definitions, by name. Agents, workflows and
+// tools each have names of their own.
 type Catalog struct {
 	Agents    map[string]*Agent
 	Workflows map[string]*Workflow
@@ -87,26 +88,33 @@ func readLimited(fsys fs.FS, name string) ([]byte, error) {
 }
 
 // Validate checks YAML sources, by file name, against a base catalog whose
-// agents the workflows may use (a source may redefine a base definition:
-// it is how an edited file is checked). It returns the definitions of the
-// sources that have no problem, and the problems of the others as Errors.
-// Base may be nil.
+// agents and tools the sources may use (a source may redefine a base
+// definition: it is how an edited file is checked). It returns the
+// definitions of the sources that have no problem, and the problems of the
+// others as Errors. Base may be nil.
 func Validate(base *Catalog, files map[string][]byte) (*Catalog, error) {
 	v := &validation{
-		agents: map[string]*Agent{},
-		broken: map[string]string{},
-		names:  map[string]Error{},
-		found:  &Catalog{Agents: map[string]*Agent{}, Workflows: map[string]*Workflow{}},
+		known: &known{
+			agents:       map[string]*Agent{},
+			tools:        map[string]*Tool{},
+			brokenAgents: map[string]string{},
+			brokenTools:  map[string]string{},
+		},
+		names: map[string]Error{},
+		found: &Catalog{Agents: map[string]*Agent{}, Workflows: map[string]*Workflow{}, Tools: map[string]*Tool{}},
 	}
 	if base != nil {
-		maps.Copy(v.agents, base.Agents)
+		maps.Copy(v.known.agents, base.Agents)
+		maps.Copy(v.known.tools, base.Tools)
 	}
 	for _, file := range slices.Sorted(maps.Keys(files)) {
 		v.file(file, files[file])
 	}
-	// Workflows are linked once every agent is known.
+	// Grants are resolved once every agent and tool is known, then
+	// workflows are linked.
+	v.resolveAgents()
 	for _, p := range v.workflows {
-		link(p.d, p.w, p.src, v.agents, v.broken)
+		link(p.d, p.w, p.src, v.known)
 		if len(p.d.errs) > 0 {
 			v.errs = append(v.errs, p.d.errs...)
 			continue
@@ -119,11 +127,18 @@ func Validate(base *Catalog, files map[string][]byte) (*Catalog, error) {
 // validation is the state of one Validate call.
 type validation struct {
 	errs      Errors
-	agents    map[string]*Agent // agents workflows may use: the base's, then the sources'
-	broken    map[string]string // agents of sources with problems → their file
-	names     map[string]Error  // "agent x", "workflow x" → where it is defined
+	known     *known           // agents and tools the sources may name
+	names     map[string]Error // "agent x", "workflow x", "tool x" → where it is defined
+	agents    []*pendingAgent
 	workflows []*pendingWorkflow
 	found     *Catalog
+}
+
+// pendingAgent is a decoded agent waiting for its grants to be resolved.
+type pendingAgent struct {
+	d      *decoder
+	a      *Agent
+	broken bool
 }
 
 // pendingWorkflow is a decoded workflow waiting for every agent to be known.
@@ -133,19 +148,10 @@ type pendingWorkflow struct {
 	src *wfSource
 }
 
-// file decodes one source. An agent is complete at once; a workflow waits
-// for every agent to be known, and its problems are collected once linked.
+// file decodes one source. A tool is complete at once; an agent waits for
+// its grants to be resolved and a workflow to be linked.
 func (v *validation) file(file string, data []byte) {
 	d := &decoder{file: file}
-	if w, src := v.decode(d, data); w != nil {
-		v.workflows = append(v.workflows, &pendingWorkflow{d: d, w: w, src: src})
-		return
-	}
-	v.errs = append(v.errs, d.errs...)
-}
-
-// decode decodes a source: it records an agent, or returns a workflow.
-func (v *validation) decode(d *decoder, data []byte) (*Workflow, *wfSource) {
 	root, err := parseYAML(data)
 	if err != nil {
 		var p *problem
@@ -153,31 +159,79 @@ func (v *validation) decode(d *decoder, data []byte) (*Workflow, *wfSource) {
 			p = &problem{msg: err.Error()}
 		}
 		d.errorf(p.pos, "%s", p.msg)
-		return nil, nil
+		v.errs = append(v.errs, d.errs...)
+		return
 	}
-	if root.kind != mapKind {
-		d.errorf(root.pos, "a definition is a mapping: an agent (name, system, prompt...) or a workflow (name, steps...); got %s", root.describe())
-		return nil, nil
-	}
-	if root.get("steps") != nil {
-		if !v.claim(d, "workflow", root.get("name")) {
-			return nil, nil
+	switch {
+	case root.kind != mapKind:
+		d.errorf(root.pos, "a definition is a mapping: an agent (name, system, prompt...), a tool (name, http, mcp or builtin...) or a workflow (name, steps...); got %s", root.describe())
+	case root.get("steps") != nil:
+		if v.claim(d, "workflow", root.get("name")) {
+			w, src := d.workflow(root)
+			v.workflows = append(v.workflows, &pendingWorkflow{d: d, w: w, src: src})
+			return
 		}
-		return d.workflow(root)
+	case isTool(root):
+		if v.claim(d, "tool", root.get("name")) {
+			v.tool(d, d.tool(root))
+		}
+	default:
+		if v.claim(d, "agent", root.get("name")) {
+			a := &Agent{}
+			d.agent(root, a, false)
+			v.agents = append(v.agents, &pendingAgent{d: d, a: a})
+			if len(d.errs) == 0 {
+				v.known.agents[a.Name] = a
+			}
+			return // its problems are collected once its grants are resolved
+		}
 	}
-	if !v.claim(d, "agent", root.get("name")) {
-		return nil, nil
-	}
-	a := &Agent{}
-	d.agent(root, a, false)
+	v.errs = append(v.errs, d.errs...)
+}
+
+// tool records a decoded tool.
+func (v *validation) tool(d *decoder, t *Tool) {
 	if len(d.errs) > 0 {
-		v.broken[a.Name] = d.file
-		delete(v.agents, a.Name)
-		return nil, nil
+		v.known.brokenTools[t.Name] = d.file
+		delete(v.known.tools, t.Name)
+		return
 	}
-	v.agents[a.Name] = a
-	v.found.Agents[a.Name] = a
-	return nil, nil
+	v.known.tools[t.Name] = t
+	v.found.Tools[t.Name] = t
+}
+
+// resolveAgents checks the grants of the agents of the sources. An agent
+// with a problem cannot be used, so the agents that grant it have one too.
+func (v *validation) resolveAgents() {
+	for _, p := range v.agents {
+		if len(p.d.errs) == 0 {
+			v.known.checkGrants(p.d, p.a, agentSet{files: v.known.agents})
+		}
+	}
+	for {
+		broke := false
+		for _, p := range v.agents {
+			if !p.broken && len(p.d.errs) > 0 {
+				p.broken, broke = true, true
+				v.known.brokenAgents[p.a.Name] = p.d.file
+				delete(v.known.agents, p.a.Name)
+			}
+		}
+		if !broke {
+			break
+		}
+		for _, p := range v.agents {
+			if !p.broken {
+				v.known.checkGrantedAgents(p.d, p.a, agentSet{files: v.known.agents})
+			}
+		}
+	}
+	for _, p := range v.agents {
+		v.errs = append(v.errs, p.d.errs...)
+		if !p.broken {
+			v.found.Agents[p.a.Name] = p.a
+		}
+	}
 }
 
 // claim records where a definition's name is defined, and reports a name

@@ -18,6 +18,9 @@ var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 type decoder struct {
 	file string
 	errs Errors
+	// grantNodes are where the grants of each agent decoded from the file
+	// are, in the order of Agent.Tools.
+	grantNodes map[*Agent][]*node
 }
 
 func (d *decoder) errorf(p pos, format string, args ...any) {
@@ -194,6 +197,14 @@ func (d *decoder) stringList(n *node, field string) []string {
 		out = append(out, d.str(item, field+" item"))
 	}
 	return out
+}
+
+// shown is a value as messages show it: a string quoted, else its kind.
+func shown(n *node) string {
+	if n.kind == stringKind {
+		return strconv.Quote(n.str)
+	}
+	return n.describe()
 }
 
 // closest returns the candidate nearest to s in edit distance, when it is

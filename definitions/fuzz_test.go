@@ -35,6 +35,10 @@ func FuzzParse(f *testing.F) {
 		"- - - - - [[[[{{{{",
 		"? a\n: b\n",
 		"name: w\ninput: {$ref: '#/$defs/x', $defs: {x: {type: object}}}\nsteps: [{id: a, agent: chat}]\n",
+		"name: t\nhttp: {method: POST, url: 'http://h/a/{{ args.id }}?q={{ args.q }}', headers: {A: '${B}'}, body: {x: ['{{ args }}']}}\n",
+		"name: t\nmcp: {command: [srv, '--x'], env: {K: '${V'}}\napproval: required\n",
+		"name: a\ntools: [workspace_read, {tool: workspace_write, approval: required}, agent:chat, srv/*, 'agent:']\nmax_turns: 3\n",
+		"name: w\nagents: {a: {tools: [agent:b]}, b: {tools: [agent:a]}}\nsteps:\n  - {id: a, agent: a}\n  - {id: t, tool: workspace_write, args: {path: '{{ steps.a.output.text }}', content: 1.5e300}}\n  - map: {id: m, items: '[1]', step: {id: x, tool: workspace_read, args: {path: '{{ item }}'}}}\n",
 		billionLaughs(),
 	} {
 		f.Add([]byte(seed))

@@ -27,21 +27,26 @@ type linker struct {
 	d      *decoder
 	w      *Workflow
 	src    *wfSource
-	agents map[string]*Agent // agents of agent files
-	broken map[string]string // agents whose files have problems → the file
+	known  *known
+	agents agentSet // the workflow's own agents, then those of agent files
 	infos  map[string]*stepInfo
 }
 
 // link runs the linker on a workflow.
-func link(d *decoder, w *Workflow, src *wfSource, agents map[string]*Agent, broken map[string]string) {
-	l := &linker{d: d, w: w, src: src, agents: agents, broken: broken, infos: map[string]*stepInfo{}}
+func link(d *decoder, w *Workflow, src *wfSource, k *known) {
+	local := maps.Clone(w.Agents)
+	l := &linker{d: d, w: w, src: src, known: k, agents: agentSet{local: local, files: k.agents}, infos: map[string]*stepInfo{}}
 	if src.simple {
 		l.normaliseSimple()
 	}
+	for _, name := range slices.Sorted(maps.Keys(local)) {
+		k.checkGrants(d, local[name], l.agents)
+	}
 	for i := range w.Steps {
 		l.index(&w.Steps[i], nil, 0)
-		l.resolveAgents(&w.Steps[i])
+		l.resolve(&w.Steps[i])
 	}
+	l.gatherTools()
 	root := scope{vars: []string{"input", "steps"}}.clone()
 	final := l.seq(w.Steps, root)
 	for _, key := range slices.Sorted(maps.Keys(w.Output)) {
@@ -96,10 +101,7 @@ func (l *linker) normaliseSimple() {
 
 // agent finds an agent by name: the workflow's own first.
 func (l *linker) agent(name string) *Agent {
-	if a, ok := l.w.Agents[name]; ok {
-		return a
-	}
-	return l.agents[name]
+	return l.agents.get(name)
 }
 
 // eachChild calls fn for each step directly inside s, with the branch of s
@@ -154,17 +156,20 @@ func (l *linker) index(s *Step, parent *stepInfo, branch int) {
 	eachChild(s, func(c *Step, b int) { l.index(c, info, b) })
 }
 
-// resolveAgents checks that agent steps name known agents, adds the agent
-// files' agents they use to the workflow, and gives steps without a prompt
-// their agent's.
-func (l *linker) resolveAgents(s *Step) {
-	eachChild(s, func(c *Step, _ int) { l.resolveAgents(c) })
+// resolve checks that agent steps name known agents and tool steps known
+// tools, adds the agent files' agents they use to the workflow, and gives
+// steps without a prompt their agent's.
+func (l *linker) resolve(s *Step) {
+	eachChild(s, func(c *Step, _ int) { l.resolve(c) })
+	if s.Tool != nil {
+		l.resolveTool(s)
+	}
 	if s.Agent == "" {
 		return
 	}
 	a := l.agent(s.Agent)
 	if a == nil {
-		if file, ok := l.broken[s.Agent]; ok {
+		if file, ok := l.known.brokenAgents[s.Agent]; ok {
 			l.d.errorf(l.agentNode(s).pos, "agent %q cannot be used: its definition in %s has problems", s.Agent, file)
 		} else {
 			l.d.errorf(l.agentNode(s).pos, "%s", l.unknownAgent(s.Agent))
@@ -189,14 +194,7 @@ func (l *linker) agentNode(s *Step) *node {
 
 // unknownAgent explains that no agent has a name.
 func (l *linker) unknownAgent(name string) string {
-	known := map[string]bool{}
-	for n := range l.w.Agents {
-		known[n] = true
-	}
-	for n := range l.agents {
-		known[n] = true
-	}
-	names := slices.Sorted(maps.Keys(known))
+	names := l.agents.names()
 	if s := closest(name, names); s != "" {
 		return fmt.Sprintf("unknown agent %q; did you mean %q?", name, s)
 	}
@@ -260,6 +258,11 @@ func (l *linker) step(s *Step, sc scope) scope {
 		l.step(&s.Map.Step, sc.withVar(s.Map.As))
 	case s.Approval != nil:
 		l.d.checkTemplate(l.src.field(s, "message"), s.Approval.Message, sc, check)
+	case s.Tool != nil:
+		args := l.src.field(s, "args")
+		for _, name := range slices.Sorted(maps.Keys(s.Tool.Args)) {
+			l.d.checkTemplate(args.get(name), s.Tool.Args[name], sc, check)
+		}
 	}
 	for id := range out.done {
 		delete(out.maybe, id)
@@ -362,4 +365,30 @@ func hashOf(w *Workflow) (string, error) {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// gatherTools adds to the workflow every tool its agents are granted and
+// the agents they grant as tools, at any depth. Tool steps add theirs when
+// resolved.
+func (l *linker) gatherTools() {
+	ts := newToolset(l.agent, func(name string) *Tool { return l.known.tools[name] })
+	for _, name := range slices.Sorted(maps.Keys(l.w.Agents)) {
+		ts.add(l.w.Agents[name])
+	}
+	for name, a := range ts.agents {
+		if _, ok := l.w.Agents[name]; !ok {
+			l.w.Agents[name] = a
+		}
+	}
+	for name, t := range ts.tools {
+		l.addTool(name, t)
+	}
+}
+
+// addTool adds a tool to the workflow.
+func (l *linker) addTool(name string, t *Tool) {
+	if l.w.Tools == nil {
+		l.w.Tools = map[string]*Tool{}
+	}
+	l.w.Tools[name] = t
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // Step is one step of a workflow. Exactly one kind is set: Agent (with
-// Prompt) or one of Loop, Parallel, Switch, Map, Approval. Expressions see
-// the outputs of finished steps as steps.<ID>.output.
+// Prompt) or one of Loop, Parallel, Switch, Map, Approval, Tool.
+// Expressions see the outputs of finished steps as steps.<ID>.output.
 type Step struct {
 	ID string `json:"id"`
 	// Agent names the agent of an agent step; Prompt is its user prompt
@@ -24,10 +24,10 @@ type Step struct {
 }
 
 // stepKinds are the kinds of steps, as Kind names them and as YAML keys.
-var stepKinds = []string{"agent", "loop", "parallel", "switch", "map", "approval"}
+var stepKinds = []string{"agent", "loop", "parallel", "switch", "map", "approval", "tool"}
 
-// Kind names the step's kind: "agent", "loop", "parallel", "switch", "map"
-// or "approval"; "" when none is set.
+// Kind names the step's kind: "agent", "loop", "parallel", "switch", "map",
+// "approval" or "tool"; "" when none is set.
 func (s *Step) Kind() string {
 	switch {
 	case s.Agent != "":
@@ -80,9 +80,9 @@ type Case struct {
 	Steps []Step `json:"steps"`
 }
 
-// Map runs Step, an agent step, once per item of the CEL list Items, with
-// the item as the variable As, at most Concurrency at a time. Its output is
-// the list of the item outputs, in item order.
+// Map runs Step, an agent or tool step, once per item of the CEL list
+// Items, with the item as the variable As, at most Concurrency at a time.
+// Its output is the list of the item outputs, in item order.
 type Map struct {
 	Items       string `json:"items"`
 	As          string `json:"as"`
@@ -140,6 +140,7 @@ func (d *decoder) steps(n *node, field string, src *wfSource) []Step {
 func (d *decoder) step(s *Step, n *node, src *wfSource) {
 	src.nodes[s] = n
 	id := func(v *node) { d.stepID(s, v) }
+	var args map[string]string
 	ok := d.fields(n, "step", map[string]func(*node){
 		"id": id,
 		"agent": func(v *node) {
@@ -153,6 +154,8 @@ func (d *decoder) step(s *Step, n *node, src *wfSource) {
 		"switch":   func(v *node) { s.Switch = d.switchStep(v, id, src) },
 		"map":      func(v *node) { s.Map = d.mapStep(v, id, src) },
 		"approval": func(v *node) { s.Approval = d.approval(v, id) },
+		"tool":     func(v *node) { s.Tool = d.toolStep(v) },
+		"args":     func(v *node) { args = d.args(v) },
 	})
 	if !ok {
 		return
@@ -170,6 +173,11 @@ func (d *decoder) step(s *Step, n *node, src *wfSource) {
 		d.errorf(n.pos, "step has several kinds (%s); a step has exactly one", strings.Join(kinds, ", "))
 	case s.Prompt != "" && kinds[0] != "agent":
 		d.errorf(n.get("prompt").pos, "prompt belongs to agent steps; this is a %s step", kinds[0])
+	case n.get("args") != nil && kinds[0] != "tool":
+		d.errorf(n.get("args").pos, "args belong to tool steps; this is a %s step", kinds[0])
+	}
+	if s.Tool != nil {
+		s.Tool.Args = args
 	}
 	if s.ID == "" {
 		d.errorf(n.pos, "step has no id; add one, e.g. id: research (later steps read its output as steps.research.output)")
@@ -277,15 +285,15 @@ func (d *decoder) mapStep(n *node, id func(*node), src *wfSource) *Map {
 		"concurrency": func(v *node) { m.Concurrency = d.integer(v, "concurrency", 1) },
 		"step": func(v *node) {
 			d.step(&m.Step, v, src)
-			if k := m.Step.Kind(); k != "" && k != "agent" {
-				d.errorf(v.pos, "a map runs an agent step per item; this is a %s step", k)
+			if k := m.Step.Kind(); k != "" && k != "agent" && k != "tool" {
+				d.errorf(v.pos, "a map runs an agent or tool step per item; this is a %s step", k)
 			}
 		},
 	}) {
 		return m
 	}
 	d.require(n, "map", "items", "a list expression, e.g. items: input.documents")
-	d.require(n, "map", "step", "the agent step to run per item, e.g. step: {id: summary, agent: summarizer, prompt: \"{{ item }}\"}")
+	d.require(n, "map", "step", "the agent or tool step to run per item, e.g. step: {id: summary, agent: summarizer, prompt: \"{{ item }}\"}")
 	return m
 }
 

@@ -2,7 +2,11 @@ package definitions
 
 import (
 	"encoding/json"
+	"regexp"
+	"slices"
 	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Tool is a tool agents may be granted and tool steps may call: an HTTP
@@ -28,6 +32,15 @@ type Tool struct {
 	// Timeout bounds one attempt of a call (start to close).
 	Timeout Duration    `json:"timeout,omitempty"`
 	Retry   RetryPolicy `json:"retry"`
+
+	inputSchema *jsonschema.Schema // compiled Input, when loaded from YAML
+}
+
+// ValidateInput checks a call's arguments against the tool's Input schema
+// (an MCP server has none: its tools bring their own). The error names each
+// failing field and rule.
+func (t *Tool) ValidateInput(args json.RawMessage) error {
+	return validateWith(t.inputSchema, t.Input, args, "arguments")
 }
 
 // Kinds of tools, as Tool.Kind names them.
@@ -115,4 +128,114 @@ type ToolStep struct {
 	// Tool names a tool, or an MCP server's tool as "server/tool".
 	Tool string            `json:"tool"`
 	Args map[string]string `json:"args,omitempty"`
+}
+
+// toolKinds are the keys that make a file a tool, one per kind.
+var toolKinds = []string{ToolKindHTTP, ToolKindMCP, ToolKindBuiltin}
+
+// queuePattern is what task queue names look like.
+var queuePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// isTool tells whether a definition file's root is a tool.
+func isTool(root *node) bool {
+	for _, k := range toolKinds {
+		if root.get(k) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// tool decodes a tool file.
+func (d *decoder) tool(n *node) *Tool {
+	t := &Tool{}
+	d.fields(n, "tool", map[string]func(*node){
+		"name":        func(v *node) { t.Name = d.name(v, "name") },
+		"description": func(v *node) { t.Description = d.str(v, "description") },
+		"input": func(v *node) {
+			t.Input, t.inputSchema = d.objectSchema(v, "input", "a tool's arguments are an object")
+		},
+		"http":    func(v *node) { t.HTTP = d.httpTool(v) },
+		"mcp":     func(v *node) { t.MCP = d.mcpServer(v) },
+		"builtin": func(v *node) { t.Builtin = d.builtin(v) },
+		"queue": func(v *node) {
+			if t.Queue = d.str(v, "queue"); t.Queue != "" && !queuePattern.MatchString(t.Queue) {
+				d.errorf(v.pos, "queue %q may hold only letters, digits, _, . and - (it names a Temporal task queue)", t.Queue)
+			}
+		},
+		"approval":         func(v *node) { t.Approval = d.approvalRequired(v) },
+		"approval_timeout": func(v *node) { t.ApprovalTimeout = d.duration(v, "approval_timeout") },
+		"timeout":          func(v *node) { t.Timeout = d.duration(v, "timeout") },
+		"retry":            func(v *node) { t.Retry = d.retry(v) },
+	})
+	if n.get("name") == nil {
+		d.errorf(n.pos, "tool has no name; add one, e.g. name: lookup_order")
+	}
+	var kinds []string
+	for _, e := range n.entries {
+		if slices.Contains(toolKinds, e.key) {
+			kinds = append(kinds, e.key)
+		}
+	}
+	if len(kinds) > 1 {
+		d.errorf(n.pos, "tool has several kinds (%s); a tool has exactly one of http, mcp and builtin", strings.Join(kinds, ", "))
+	}
+	input := n.get("input")
+	switch {
+	case input != nil && n.get(ToolKindMCP) != nil:
+		d.errorf(input.pos, "input does not apply to an MCP server: each of its tools brings its own schema")
+	case input != nil && n.get(ToolKindBuiltin) != nil:
+		d.errorf(input.pos, "input of a built-in tool is fixed; remove it")
+	case t.Builtin != "":
+		t.Input, t.inputSchema = builtinInput(t.Builtin)
+		if t.Description == "" {
+			t.Description = builtinDescription(t.Builtin)
+		}
+	case t.HTTP != nil && t.Input == nil:
+		t.Input, t.inputSchema = mustSchema(anyObjectInput)
+	}
+	return t
+}
+
+// builtin decodes the name of a built-in tool.
+func (d *decoder) builtin(n *node) string {
+	s := d.str(n, "builtin")
+	if s != BuiltinFileRead && s != BuiltinFileWrite {
+		d.errorf(n.pos, "builtin must be one of %s, %s, got %s", BuiltinFileRead, BuiltinFileWrite, shown(n))
+		return ""
+	}
+	return s
+}
+
+// The argument schemas of the built-in tools and of HTTP tools that give
+// none.
+const (
+	fileReadInput  = `{"type":"object","required":["path"],"properties":{"path":{"type":"string","description":"The file's path, relative to the root directory."}},"additionalProperties":false}`
+	fileWriteInput = `{"type":"object","required":["path","content"],"properties":{"path":{"type":"string","description":"The file's path, relative to the root directory."},"content":{"type":"string","description":"The text to write; it replaces the file's content."}},"additionalProperties":false}`
+	anyObjectInput = `{"type":"object"}`
+)
+
+// builtinInput is the argument schema of a built-in tool.
+func builtinInput(name string) (json.RawMessage, *jsonschema.Schema) {
+	if name == BuiltinFileWrite {
+		return mustSchema(fileWriteInput)
+	}
+	return mustSchema(fileReadInput)
+}
+
+// builtinDescription is what a built-in tool does, for the model.
+func builtinDescription(name string) string {
+	if name == BuiltinFileWrite {
+		return "Write a text file under the root directory, creating its folders; it replaces any file of that path."
+	}
+	return "Read a text file under the root directory."
+}
+
+// mustSchema compiles a schema written in this package.
+func mustSchema(src string) (json.RawMessage, *jsonschema.Schema) {
+	sch, err := compileSchema(json.RawMessage(src))
+	if err != nil {
+		panic("definitions: built-in schema: " + err.Error())
+	}
+	return json.RawMessage(src), sch
 }

@@ -17,10 +17,11 @@ type Workflow struct {
 	// Input is the JSON Schema of the workflow input; nil accepts any.
 	Input json.RawMessage `json:"input,omitempty"`
 	// Agents are the workflow's own agents plus the agent-file agents its
-	// steps use, by name.
+	// steps use and those its agents grant as tools (at any depth), by name.
 	Agents map[string]*Agent `json:"agents"`
-	// Tools are the tools its agents are granted and its tool steps call,
-	// by name.
+	// Tools are the tools its agents are granted (directly or through the
+	// agents they grant, at any depth) and its tool steps call, by name; an
+	// MCP server by its own name.
 	Tools    map[string]*Tool `json:"tools,omitempty"`
 	Defaults Defaults         `json:"defaults"`
 	Budget   *Budget          `json:"budget,omitempty"`
@@ -51,7 +52,8 @@ type Defaults struct {
 	Retry   RetryPolicy `json:"retry"`
 }
 
-// RetryPolicy says how a failed LLM call of an agent step is retried.
+// RetryPolicy says how a failed call is retried: an LLM call of an agent
+// step (workflow defaults) or a tool call (tool files).
 type RetryPolicy struct {
 	MaxAttempts     int      `json:"max_attempts,omitempty"`
 	InitialInterval Duration `json:"initial_interval,omitempty"`
