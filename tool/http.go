@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -40,10 +41,11 @@ func (b *Toolbox) callHTTP(ctx context.Context, c Call, args map[string]any) (Re
 	}
 	sec := &secrets{getenv: b.getenv}
 	body, err := renderBody(h.Body, vars, sec)
-	if err != nil {
-		if _, ok := err.(*Error); ok {
-			return Result{}, err
-		}
+	var te *Error
+	switch {
+	case errors.As(err, &te):
+		return Result{}, te
+	case err != nil:
 		return toolError("the arguments do not fit the body: %v", err), nil
 	}
 	req, err := http.NewRequestWithContext(ctx, cmp.Or(h.Method, http.MethodGet), target, bytes.NewReader(body))
@@ -94,7 +96,7 @@ func httpResult(resp *http.Response, data []byte, limit int64, sec *secrets) (Re
 		return r, nil
 	case code == http.StatusTooManyRequests || code >= 500:
 		return Result{}, &Error{
-			Message:    sec.redact(status + bodyStart(data)),
+			Message:    status + bodyStart(sec.redact(text(data))),
 			Retryable:  true,
 			RetryAfter: retryAfter(resp.Header, time.Now()),
 			StatusCode: code,
@@ -102,12 +104,12 @@ func httpResult(resp *http.Response, data []byte, limit int64, sec *secrets) (Re
 	case code >= 300 && code < 400:
 		return toolError("%s: redirects are not followed; the tool's url should name the final address", status), nil
 	}
-	return toolError("%s", sec.redact(status+bodyStart(data))), nil
+	return toolError("%s%s", status, bodyStart(sec.redact(text(data)))), nil
 }
 
 // bodyStart is the start of an error response's body, after ": ", or "".
-func bodyStart(data []byte) string {
-	s := strings.TrimSpace(text(data))
+func bodyStart(body string) string {
+	s := strings.TrimSpace(body)
 	if s == "" {
 		return ""
 	}
@@ -133,8 +135,9 @@ func isJSON(contentType string) bool {
 }
 
 // renderBody renders an HTTP tool's body, a JSON value whose strings are
-// templates over the arguments; nil for no body. An *Error is a missing
-// variable; other errors come from the templates.
+// templates over the arguments; nil for no body. An *Error is a problem of
+// the definition or the worker (a missing variable); other errors come
+// from evaluating the templates over the arguments.
 func renderBody(raw json.RawMessage, vars expr.Vars, sec *secrets) ([]byte, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -190,7 +193,7 @@ func renderValue(v any, vars expr.Vars, sec *secrets) (any, error) {
 func renderBodyString(s string, vars expr.Vars, sec *secrets) (any, error) {
 	segs, err := expr.ParseTemplate(s)
 	if err != nil {
-		return nil, err
+		return nil, permanent(fmt.Sprintf("body: %v", err))
 	}
 	if !slices.ContainsFunc(segs, func(seg expr.Segment) bool { return !seg.Expr && strings.Contains(seg.Text, "${") }) {
 		return expr.RenderValue(s, vars)

@@ -239,6 +239,9 @@ func (b *Toolbox) transport(t *definitions.Tool, sec *secrets) (mcp.Transport, e
 		cmd.WaitDelay = stopWait
 		return &mcp.CommandTransport{Command: cmd}, nil
 	}
+	if m.URL == "" {
+		return nil, permanent(fmt.Sprintf("MCP server %s has no command or url", t.Name))
+	}
 	header := http.Header{}
 	for name, v := range m.Headers {
 		v, err := sec.resolve(v, fmt.Sprintf("MCP server %s: header %s", t.Name, name))
