@@ -23,94 +23,164 @@ type chatModel interface {
 	Provider(model string) string
 }
 
-// heartbeatEvery is how often a running LLM call heartbeats; the workflow's
-// heartbeat timeout is a few times longer.
+// heartbeatEvery is how often a running LLM or tool call heartbeats; the
+// workflow's heartbeat timeout is a few times longer.
 const heartbeatEvery = time.Second
 
-// CallInput is the input of CallLLM.
+// CallInput is the input of CallLLM. The conversation is not in it: it is
+// kept in Postgres and named by Conversation, so that a long conversation
+// does not pass through workflow history again at every turn.
 type CallInput struct {
-	TaskID    uuid.UUID   `json:"task_id"`
-	SubtaskID *uuid.UUID  `json:"subtask_id,omitempty"`
-	Request   llm.Request `json:"request"`
+	TaskID       uuid.UUID    `json:"task_id"`
+	SubtaskID    *uuid.UUID   `json:"subtask_id,omitempty"`
+	Conversation Conversation `json:"conversation"`
+	// Request is the request without its messages.
+	Request llm.Request `json:"request"`
 }
 
-// CallResult is what one successful LLM call produced.
+// CallResult is what one successful LLM call produced: the answer, not yet
+// recorded. RecordLLMCall records it.
 type CallResult struct {
-	// Output is {"text": content} for free text, or the parsed JSON answer when
-	// the request asked for an output schema and the answer satisfies it.
-	Output Value `json:"output"`
-	// Invalid explains why a structured answer did not satisfy the schema; the
-	// workflow then asks again with this feedback. Content holds that answer.
-	Invalid      string  `json:"invalid,omitempty"`
-	Content      string  `json:"content,omitempty"`
-	Model        string  `json:"model"`
-	Provider     string  `json:"provider"`
-	InputTokens  int64   `json:"input_tokens"`
-	OutputTokens int64   `json:"output_tokens"`
-	CostUSD      float64 `json:"cost_usd"`
+	// Message is the assistant's message: its text, or the tool calls it
+	// asks for.
+	Message      llm.Message `json:"message"`
+	FinishReason string      `json:"finish_reason,omitempty"`
+	Model        string      `json:"model"`
+	Provider     string      `json:"provider"`
+	InputTokens  int64       `json:"input_tokens"`
+	OutputTokens int64       `json:"output_tokens"`
+	CostUSD      float64     `json:"cost_usd"`
+	LatencyMS    int64       `json:"latency_ms"`
+	// CallKey and Attempt identify the call's llm_calls row.
+	CallKey string `json:"call_key"`
+	Attempt int    `json:"attempt"`
 }
 
-// CallLLM sends one chat completion request and records the attempt in
-// llm_calls, whatever its outcome. It heartbeats while the provider works, so
-// a cancellation of the workflow reaches it and aborts the HTTP request.
-// Provider errors are classified: those a retry cannot fix are non-retryable,
-// the others carry the provider's Retry-After as the next retry delay.
+// CallLLM sends one chat completion request, the conversation loaded from
+// Postgres. It heartbeats while the provider works, so a cancellation of the
+// workflow reaches it and aborts the HTTP request. It does not record a
+// successful answer: the workflow records it with RecordLLMCall, so a failed
+// write can never make Temporal pay for the same answer twice. A failed
+// attempt is recorded here, as well as the store allows. Provider errors are
+// classified: those a retry cannot fix are non-retryable, the others carry
+// the provider's Retry-After as the next retry delay.
 func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, error) {
 	info := activity.GetInfo(ctx)
-	stop := a.heartbeat(ctx)
+	req := in.Request
+	var err error
+	if req.Messages, err = a.conversation(ctx, in.TaskID, in.Conversation); err != nil {
+		return CallResult{}, err
+	}
+	stop := heartbeat(ctx)
 	started := a.now()
-	resp, err := a.LLM.Chat(ctx, in.Request)
+	resp, err := a.LLM.Chat(ctx, req)
 	stop()
 	latency := a.now().Sub(started)
-
-	call := store.LLMCall{
-		TaskID:    in.TaskID,
-		SubtaskID: in.SubtaskID,
-		CallKey:   fmt.Sprintf("%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID),
-		Attempt:   int(info.Attempt),
-		Provider:  a.LLM.Provider(in.Request.Model),
-		Model:     in.Request.Model,
-		LatencyMS: latency.Milliseconds(),
-	}
-	call.Request, _ = json.Marshal(in.Request)
-	var result CallResult
-	if err == nil {
-		result = CallResult{
-			Model:        cmp.Or(resp.Model, in.Request.Model),
-			Provider:     resp.Provider,
-			InputTokens:  resp.InputTokens,
-			OutputTokens: resp.OutputTokens,
-			CostUSD:      a.Prices.CostOf(resp),
-		}
-		call.Provider, call.Model = resp.Provider, result.Model
-		call.InputTokens, call.OutputTokens, call.CostUSD = resp.InputTokens, resp.OutputTokens, result.CostUSD
-		call.StatusCode = 200
-		call.Response, _ = json.Marshal(map[string]string{"content": resp.Content, "finish_reason": resp.FinishReason})
-	} else {
-		call.Error = err.Error()
-		var perr *llm.Error
-		if errors.As(err, &perr) {
-			call.StatusCode = perr.StatusCode
-		}
-	}
-	// Record even when the context is canceled: the attempt happened.
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if rerr := a.Store.RecordLLMCall(recordCtx, call); rerr != nil {
-		return CallResult{}, fmt.Errorf("record llm call: %w", rerr)
-	}
-	a.Metrics.ObserveLLMCall(call.Model, call.Provider, err, latency, call.InputTokens, call.OutputTokens, call.CostUSD)
+	callKey := fmt.Sprintf("%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
 	if err != nil {
+		a.recordFailedCall(ctx, in, req, callKey, int(info.Attempt), latency, err)
 		return CallResult{}, classify(ctx, err)
 	}
+	return CallResult{
+		Message:      llm.Message{Role: "assistant", Content: resp.Content, ToolCalls: resp.ToolCalls},
+		FinishReason: resp.FinishReason,
+		Model:        cmp.Or(resp.Model, req.Model),
+		Provider:     resp.Provider,
+		InputTokens:  resp.InputTokens,
+		OutputTokens: resp.OutputTokens,
+		CostUSD:      a.Prices.CostOf(resp),
+		LatencyMS:    latency.Milliseconds(),
+		CallKey:      callKey,
+		Attempt:      int(info.Attempt),
+	}, nil
+}
 
-	output, invalid := parseOutput(in.Request.OutputSchema, resp.Content)
-	if invalid != "" {
-		result.Invalid, result.Content = invalid, resp.Content
-		return result, nil
+// recordFailedCall records a failed attempt in llm_calls. A failure to
+// record it is logged, not returned: the attempt is retried anyway, and
+// nothing was paid for.
+func (a *Activities) recordFailedCall(ctx context.Context, in CallInput, req llm.Request, callKey string, attempt int, latency time.Duration, callErr error) {
+	call := store.LLMCall{
+		TaskID: in.TaskID, SubtaskID: in.SubtaskID, CallKey: callKey, Attempt: attempt,
+		Provider: a.LLM.Provider(req.Model), Model: req.Model, LatencyMS: latency.Milliseconds(),
+		Error: callErr.Error(),
 	}
-	result.Output, err = a.keep(ctx, in.TaskID, output)
-	return result, err
+	call.Request, _ = json.Marshal(req)
+	var perr *llm.Error
+	if errors.As(callErr, &perr) {
+		call.StatusCode = perr.StatusCode
+	}
+	a.Metrics.ObserveLLMCall(call.Model, call.Provider, callErr, latency, 0, 0, 0)
+	// Record even when the context is canceled: the attempt happened.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := a.Store.RecordLLMCall(recordCtx, call); err != nil {
+		activity.GetLogger(ctx).Warn("record failed llm call", "call_key", callKey, "attempt", attempt, "error", err)
+	}
+}
+
+// RecordInput is the input of RecordLLMCall, run as a local activity: its
+// input stays out of workflow history, so it may carry the whole request.
+type RecordInput struct {
+	TaskID       uuid.UUID    `json:"task_id"`
+	SubtaskID    *uuid.UUID   `json:"subtask_id,omitempty"`
+	Conversation Conversation `json:"conversation"`
+	// Request is the request as sent, with its messages.
+	Request llm.Request `json:"request"`
+	Result  CallResult  `json:"result"`
+}
+
+// RecordOutput is what RecordLLMCall makes of an answer.
+type RecordOutput struct {
+	// Output is the agent's output when the answer is final (no tool
+	// calls) and valid: {"text": content}, or the structured answer.
+	Output Value `json:"output"`
+	// Invalid explains why a structured answer did not satisfy the schema;
+	// the workflow then asks again with this feedback.
+	Invalid string `json:"invalid,omitempty"`
+}
+
+// RecordLLMCall records a successful LLM call: its llm_calls row (adding
+// its tokens and cost to the task's totals), and the assistant's message as
+// the next message of the conversation. Everything it writes is idempotent,
+// so it is retried until the store answers. For a final answer it returns
+// the agent's output, or why a structured answer is invalid.
+func (a *Activities) RecordLLMCall(ctx context.Context, in RecordInput) (RecordOutput, error) {
+	res := in.Result
+	call := store.LLMCall{
+		TaskID: in.TaskID, SubtaskID: in.SubtaskID, CallKey: res.CallKey, Attempt: res.Attempt,
+		Provider: res.Provider, Model: res.Model, LatencyMS: res.LatencyMS, StatusCode: 200,
+		InputTokens: res.InputTokens, OutputTokens: res.OutputTokens, CostUSD: res.CostUSD,
+	}
+	var err error
+	if call.Request, err = json.Marshal(in.Request); err != nil {
+		return RecordOutput{}, fmt.Errorf("encode llm request: %w", err)
+	}
+	if call.Response, err = json.Marshal(response{Content: res.Message.Content, FinishReason: res.FinishReason, ToolCalls: res.Message.ToolCalls}); err != nil {
+		return RecordOutput{}, fmt.Errorf("encode llm response: %w", err)
+	}
+	if err := a.Store.RecordLLMCall(ctx, call); err != nil {
+		return RecordOutput{}, fmt.Errorf("record llm call: %w", err)
+	}
+	if err := a.appendMessages(ctx, in.TaskID, in.Conversation, res.Message); err != nil {
+		return RecordOutput{}, err
+	}
+	a.Metrics.ObserveLLMCall(res.Model, res.Provider, nil, time.Duration(res.LatencyMS)*time.Millisecond, res.InputTokens, res.OutputTokens, res.CostUSD)
+	if len(res.Message.ToolCalls) > 0 {
+		return RecordOutput{}, nil
+	}
+	output, invalid := ParseOutput(in.Request.OutputSchema, res.Message.Content)
+	if invalid != "" {
+		return RecordOutput{Invalid: invalid}, nil
+	}
+	value, err := a.keep(ctx, in.TaskID, output)
+	return RecordOutput{Output: value}, err
+}
+
+// response is an answer as llm_calls keeps it.
+type response struct {
+	Content      string         `json:"content"`
+	FinishReason string         `json:"finish_reason"`
+	ToolCalls    []llm.ToolCall `json:"tool_calls,omitempty"`
 }
 
 // classify turns a provider error into the Temporal error that makes the
@@ -133,7 +203,7 @@ func classify(ctx context.Context, err error) error {
 // heartbeat records a heartbeat at a steady pace until the returned stop
 // function is called, which returns once no heartbeat is in flight;
 // cancellation is delivered through heartbeats.
-func (a *Activities) heartbeat(ctx context.Context) (stop func()) {
+func heartbeat(ctx context.Context) (stop func()) {
 	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)

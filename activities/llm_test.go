@@ -37,17 +37,31 @@ func setup(t *testing.T, h llmtest.Handler) *bundle {
 	return &bundle{acts: acts, env: env, task: task}
 }
 
-func (b *bundle) call(schema string) (CallResult, error) {
-	req := llm.Request{Model: "gpt-4o-mini", Messages: []llm.Message{{Role: "user", Content: "hi"}}}
+// call runs one model turn as the workflow does: the conversation stored,
+// CallLLM, then RecordLLMCall.
+func (b *bundle) call(schema string) (CallResult, RecordOutput, error) {
+	ctx := context.Background()
+	conv := Conversation{Key: "agent"}
+	msgs := []llm.Message{{Role: "user", Content: "hi"}}
+	if _, err := b.env.ExecuteActivity(b.acts.AppendMessages, AppendInput{TaskID: b.task.ID, Conversation: conv, Messages: msgs}); err != nil {
+		return CallResult{}, RecordOutput{}, err
+	}
+	conv.Len = len(msgs)
+	req := llm.Request{Model: "gpt-4o-mini"}
 	if schema != "" {
 		req.OutputSchema = json.RawMessage(schema)
 	}
-	v, err := b.env.ExecuteActivity(b.acts.CallLLM, CallInput{TaskID: b.task.ID, Request: req})
+	v, err := b.env.ExecuteActivity(b.acts.CallLLM, CallInput{TaskID: b.task.ID, Conversation: conv, Request: req})
 	if err != nil {
-		return CallResult{}, err
+		return CallResult{}, RecordOutput{}, err
 	}
 	var res CallResult
-	return res, v.Get(&res)
+	if err := v.Get(&res); err != nil {
+		return res, RecordOutput{}, err
+	}
+	req.Messages = msgs
+	rec, err := b.acts.RecordLLMCall(ctx, RecordInput{TaskID: b.task.ID, Conversation: conv, Request: req, Result: res})
+	return res, rec, err
 }
 
 func TestCallLLMRecordsTheCallAndCost(t *testing.T) {
@@ -55,9 +69,9 @@ func TestCallLLMRecordsTheCallAndCost(t *testing.T) {
 	b := setup(t, func(int, llm.Request) llmtest.Reply {
 		return llmtest.Reply{Content: "hello", InputTokens: 1000, OutputTokens: 100}
 	})
-	res, err := b.call("")
+	res, rec, err := b.call("")
 	require.NoError(t, err)
-	require.JSONEq(t, `{"text":"hello"}`, string(res.Output.Inline))
+	require.JSONEq(t, `{"text":"hello"}`, string(rec.Output.Inline))
 	want := llm.DefaultPrices().Cost("gpt-4o-mini", 1000, 100)
 	require.InDelta(t, want, res.CostUSD, 1e-12)
 
@@ -66,20 +80,58 @@ func TestCallLLMRecordsTheCallAndCost(t *testing.T) {
 	require.Len(t, calls, 1)
 	require.Equal(t, "openai", calls[0].Provider)
 	require.InDelta(t, want, calls[0].CostUSD, 1e-12)
+	require.Contains(t, string(calls[0].Request), `"hi"`, "the request is recorded with its messages")
 	task, err := b.acts.Store.GetTaskByID(context.Background(), b.task.ID)
 	require.NoError(t, err)
 	require.EqualValues(t, 1000, task.InputTokens)
+	msgs, err := b.acts.Store.Messages(context.Background(), b.task.ID, "agent", 2)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"role":"assistant","content":"hello"}`, string(msgs[1]), "the answer joins the conversation")
+}
+
+// The call and its record are apart: the call writes nothing, so a failed
+// record is retried without calling the provider again, and recording twice
+// counts the answer once. An answer the database cannot hold as is (a NUL
+// byte) is recorded cleaned, not lost.
+func TestAPaidAnswerIsRecordedApartFromTheCall(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(int, llm.Request) llmtest.Reply {
+		return llmtest.Reply{Content: "nul \u0000 byte", InputTokens: 10, OutputTokens: 2}
+	})
+	ctx := context.Background()
+	conv := Conversation{Key: "agent"}
+	require.NoError(t, b.acts.AppendMessages(ctx, AppendInput{TaskID: b.task.ID, Conversation: conv, Messages: []llm.Message{{Role: "user", Content: "hi"}}}))
+	conv.Len = 1
+	v, err := b.env.ExecuteActivity(b.acts.CallLLM, CallInput{TaskID: b.task.ID, Conversation: conv, Request: llm.Request{Model: "gpt-4o-mini"}})
+	require.NoError(t, err)
+	var res CallResult
+	require.NoError(t, v.Get(&res))
+	calls, err := b.acts.Store.ListLLMCalls(ctx, "t", b.task.ID)
+	require.NoError(t, err)
+	require.Empty(t, calls, "making the call records nothing")
+
+	in := RecordInput{TaskID: b.task.ID, Conversation: conv, Request: llm.Request{Model: "gpt-4o-mini", Messages: []llm.Message{{Role: "user", Content: "hi"}}}, Result: res}
+	for range 2 {
+		_, err := b.acts.RecordLLMCall(ctx, in)
+		require.NoError(t, err)
+	}
+	calls, err = b.acts.Store.ListLLMCalls(ctx, "t", b.task.ID)
+	require.NoError(t, err)
+	require.Len(t, calls, 1)
+	task, err := b.acts.Store.GetTaskByID(ctx, b.task.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 10, task.InputTokens, "counted once")
 }
 
 func TestCallLLMKeepsLargeOutputsInPostgres(t *testing.T) {
 	t.Parallel()
 	big := strings.Repeat("x", MaxInline+1)
 	b := setup(t, func(int, llm.Request) llmtest.Reply { return llmtest.Reply{Content: big} })
-	res, err := b.call("")
+	_, rec, err := b.call("")
 	require.NoError(t, err)
-	require.Empty(t, res.Output.Inline, "a large output never goes through workflow history")
-	require.NotEmpty(t, res.Output.Ref)
-	data, err := b.acts.load(context.Background(), res.Output)
+	require.Empty(t, rec.Output.Inline, "a large output never goes through workflow history")
+	require.NotEmpty(t, rec.Output.Ref)
+	data, err := b.acts.load(context.Background(), rec.Output)
 	require.NoError(t, err)
 	var out map[string]string
 	require.NoError(t, json.Unmarshal(data, &out))
@@ -91,14 +143,14 @@ func TestCallLLMClassifiesProviderErrors(t *testing.T) {
 	b := setup(t, func(int, llm.Request) llmtest.Reply {
 		return llmtest.Reply{Status: 400, ErrorCode: "context_length_exceeded"}
 	})
-	_, err := b.call("")
+	_, _, err := b.call("")
 	var app *temporal.ApplicationError
 	require.ErrorAs(t, err, &app)
 	require.True(t, app.NonRetryable())
 	require.Equal(t, "context_length", app.Type())
 	calls, lerr := b.acts.Store.ListLLMCalls(context.Background(), "t", b.task.ID)
 	require.NoError(t, lerr)
-	require.Len(t, calls, 1)
+	require.Len(t, calls, 1, "a failed attempt is recorded by the call")
 	require.Equal(t, 400, calls[0].StatusCode)
 	require.NotEmpty(t, calls[0].Error)
 }
@@ -106,8 +158,8 @@ func TestCallLLMClassifiesProviderErrors(t *testing.T) {
 func TestCallLLMReportsInvalidStructuredAnswers(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(int, llm.Request) llmtest.Reply { return llmtest.Reply{Content: `{"approved": "maybe"}`} })
-	res, err := b.call(`{"type":"object","required":["approved"],"properties":{"approved":{"type":"boolean"}}}`)
+	res, rec, err := b.call(`{"type":"object","required":["approved"],"properties":{"approved":{"type":"boolean"}}}`)
 	require.NoError(t, err)
-	require.Contains(t, res.Invalid, "approved")
-	require.Equal(t, `{"approved": "maybe"}`, res.Content)
+	require.Contains(t, rec.Invalid, "approved")
+	require.Equal(t, `{"approved": "maybe"}`, res.Message.Content)
 }

@@ -8,10 +8,10 @@ import (
 	"github.com/troupe-dev/troupe/definitions"
 )
 
-// parseOutput turns an LLM answer into the step's output: {"text": content}
+// ParseOutput turns an LLM answer into the step's output: {"text": content}
 // without a schema; with one, the parsed JSON when it satisfies the schema,
 // else a message saying what is wrong, fit to be sent back to the model.
-func parseOutput(schema json.RawMessage, content string) (output json.RawMessage, invalid string) {
+func ParseOutput(schema json.RawMessage, content string) (output json.RawMessage, invalid string) {
 	if len(schema) == 0 {
 		out, _ := json.Marshal(map[string]string{"text": content})
 		return out, ""

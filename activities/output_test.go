@@ -21,7 +21,7 @@ func TestParseOutput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, invalid := parseOutput(json.RawMessage(c.schema), c.content)
+			out, invalid := ParseOutput(json.RawMessage(c.schema), c.content)
 			if c.invalid != "" {
 				require.Contains(t, invalid, c.invalid)
 				require.Nil(t, out)

@@ -22,6 +22,8 @@ type Metrics struct {
 	llmCost        *prometheus.CounterVec
 	llmLatency     *prometheus.HistogramVec
 	httpRequests   *prometheus.HistogramVec
+	toolCalls      *prometheus.CounterVec
+	toolLatency    *prometheus.HistogramVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -50,8 +52,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "troupe_http_request_duration_seconds", Help: "API requests by route and status.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route", "status"}),
+		toolCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "troupe_tool_calls_total", Help: "Tool call attempts by outcome (ok, tool_error, error, canceled).",
+		}, []string{"tool", "outcome"}),
+		toolLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "troupe_tool_call_duration_seconds", Help: "Latency of tool call attempts.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"tool"}),
 	}
-	reg.MustRegister(m.tasksSubmitted, m.tasksFinished, m.llmCalls, m.llmTokens, m.llmCost, m.llmLatency, m.httpRequests)
+	reg.MustRegister(m.tasksSubmitted, m.tasksFinished, m.llmCalls, m.llmTokens, m.llmCost, m.llmLatency, m.httpRequests,
+		m.toolCalls, m.toolLatency)
 	return m
 }
 
@@ -89,6 +99,16 @@ func (m *Metrics) ObserveLLMCall(model, provider string, err error, latency time
 	m.llmTokens.WithLabelValues(model, "input").Add(float64(in))
 	m.llmTokens.WithLabelValues(model, "output").Add(float64(out))
 	m.llmCost.WithLabelValues(model).Add(cost)
+}
+
+// ObserveToolCall records one tool call attempt; tool is the tool as
+// granted (a defined name, never one a client chooses).
+func (m *Metrics) ObserveToolCall(tool, outcome string, latency time.Duration) {
+	if m == nil {
+		return
+	}
+	m.toolCalls.WithLabelValues(tool, outcome).Inc()
+	m.toolLatency.WithLabelValues(tool).Observe(latency.Seconds())
 }
 
 // ObserveHTTP records one API request; route is the route pattern, not the path.
