@@ -28,18 +28,21 @@ const (
 	heartbeatTimeout    = 5 * time.Second
 )
 
-// agentCall is one run of an agent: the conversation to send and where to
-// record it.
+// agentCall is one run of an agent: the conversation to start with, the
+// tools it may call, and where to record it.
 type agentCall struct {
 	TaskID    uuid.UUID
 	SubtaskID *uuid.UUID
-	Agent     *definitions.Agent
-	Model     string
-	Messages  []llm.Message
-	Timeout   time.Duration
-	Retry     *temporal.RetryPolicy
+	// Key names the conversation within the task.
+	Key      string
+	Agent    *definitions.Agent
+	Model    string
+	Messages []llm.Message
+	Timeout  time.Duration
+	Retry    *temporal.RetryPolicy
 	// Budget is what the call may spend in USD; nil means no limit.
-	Budget *float64
+	Budget  *float64
+	Toolset Toolset
 }
 
 // agentResult is the output of an agent with the totals of its LLM calls.
@@ -51,11 +54,16 @@ type agentResult struct {
 	CostUSD      float64          `json:"cost_usd"`
 }
 
-// runAgent calls the agent's LLM. When the agent has an output schema and the
-// answer does not match it, the answer is sent back with what is wrong, up to
-// maxAnswerAttempts times.
+// runAgent runs an agent's conversation: one activity per model turn, each
+// recorded by a local activity of its own, so that a failed write never
+// makes Temporal pay for an answer twice. When the model asks for tools,
+// each call is its own activity (several in parallel), their results go
+// back to the model, and the loop goes on until a final answer, or fails
+// after max_turns. When the agent has an output schema and the final answer
+// does not match it, the answer is sent back with what is wrong, up to
+// maxAnswerAttempts times. The budget is checked before every turn.
 func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	llmCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    cmp.Or(call.Timeout, defaultCallTimeout),
 		ScheduleToCloseTimeout: defaultCallDeadline,
 		HeartbeatTimeout:       heartbeatTimeout,
@@ -64,41 +72,82 @@ func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
 	})
 	var a *activities.Activities
 	var total agentResult
-	messages := call.Messages
-	for attempt := 1; ; attempt++ {
+	conv := &conversation{taskID: call.TaskID, key: call.Key}
+	if err := conv.append(ctx, call.Messages...); err != nil {
+		return total, err
+	}
+	belt, err := bindTools(ctx, call.Agent, call.Toolset)
+	if err != nil {
+		return total, err
+	}
+	var ap *approvals
+	if belt.needsApproval() {
+		ap = newApprovals(ctx)
+	}
+	maxTurns := cmp.Or(call.Agent.MaxTurns, definitions.DefaultMaxTurns)
+	invalid := 0
+	for turn := 1; ; turn++ {
 		if call.Budget != nil && total.CostUSD >= *call.Budget {
 			return total, budgetExceeded(fmt.Sprintf("the step spent $%.6f, all the run had left", total.CostUSD))
 		}
 		req := llm.Request{
 			Model:        call.Model,
-			Messages:     messages,
 			Temperature:  call.Agent.Temperature,
 			MaxTokens:    call.Agent.MaxTokens,
 			OutputSchema: call.Agent.OutputSchema,
 			SchemaName:   call.Agent.Name,
+			Tools:        belt.specs,
 		}
 		var res activities.CallResult
-		err := workflow.ExecuteActivity(ctx, a.CallLLM, activities.CallInput{TaskID: call.TaskID, SubtaskID: call.SubtaskID, Request: req}).Get(ctx, &res)
+		err := workflow.ExecuteActivity(llmCtx, a.CallLLM, activities.CallInput{
+			TaskID: call.TaskID, SubtaskID: call.SubtaskID, Conversation: conv.ref(), Request: req,
+		}).Get(ctx, &res)
 		if err != nil {
 			return total, err
 		}
+		req.Messages = conv.msgs
+		var rec activities.RecordOutput
+		err = workflow.ExecuteLocalActivity(recordOptions(ctx), a.RecordLLMCall, activities.RecordInput{
+			TaskID: call.TaskID, SubtaskID: call.SubtaskID, Conversation: conv.ref(), Request: req, Result: res,
+		}).Get(ctx, &rec)
 		total.Model = res.Model
 		total.InputTokens += res.InputTokens
 		total.OutputTokens += res.OutputTokens
 		total.CostUSD += res.CostUSD
-		if res.Invalid == "" {
-			total.Output = res.Output
+		if err != nil {
+			return total, err
+		}
+		conv.msgs = append(conv.msgs, res.Message)
+
+		if calls := res.Message.ToolCalls; len(calls) > 0 {
+			if turn >= maxTurns {
+				return total, temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("max_turns_exceeded: agent %s still asked for tools after %d turns (max_turns %d)", call.Agent.Name, turn, maxTurns),
+					"max_turns_exceeded", nil)
+			}
+			msgs, spent, err := belt.run(ctx, &call, ap, fmt.Sprintf("%s#%d", call.Key, turn), calls)
+			total.CostUSD += spent
+			if err != nil {
+				return total, err
+			}
+			if err := conv.append(ctx, msgs...); err != nil {
+				return total, err
+			}
+			continue
+		}
+		if rec.Invalid == "" {
+			total.Output = rec.Output
 			return total, nil
 		}
-		if attempt == maxAnswerAttempts {
+		if invalid++; invalid == maxAnswerAttempts {
 			return total, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("agent %s gave no valid answer in %d attempts: %s", call.Agent.Name, attempt, res.Invalid),
+				fmt.Sprintf("agent %s gave no valid answer in %d attempts: %s", call.Agent.Name, invalid, rec.Invalid),
 				"invalid_output", nil)
 		}
-		messages = append(messages,
-			llm.Message{Role: "assistant", Content: res.Content},
-			llm.Message{Role: "user", Content: "Your answer was rejected: " + res.Invalid + ". Answer again with only a JSON value that matches the schema."},
-		)
+		feedback := llm.Message{Role: "user", Content: "Your answer was rejected: " + rec.Invalid + ". Answer again with only a JSON value that matches the schema."}
+		if err := conv.append(ctx, feedback); err != nil {
+			return total, err
+		}
 	}
 }
 

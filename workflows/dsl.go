@@ -61,6 +61,8 @@ type run struct {
 	input any
 	steps map[string]any // step id → {"output": ...}
 	spent float64
+	// approvals collects decisions on tool calls, once a tool step needs one.
+	approvals *approvals
 }
 
 // scope is where in the definition a step runs.
@@ -117,6 +119,8 @@ func (r *run) runStep(ctx workflow.Context, step *definitions.Step, s scope) (ac
 		out, err = r.runMap(ctx, step, s)
 	case "approval":
 		out, err = r.runApproval(ctx, step, s)
+	case "tool":
+		out, err = r.runToolStep(ctx, step, s)
 	default:
 		err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %s has no known kind", step.ID), "bad_definition", nil)
 	}
@@ -153,6 +157,7 @@ func (r *run) runAgentStep(ctx workflow.Context, step *definitions.Step, s scope
 		TaskID: r.in.TaskID, Key: key, StepID: step.ID, Iteration: max(s.iteration, 1), Agent: *agent,
 		Model:    cmp.Or(agent.Model, r.wf.Defaults.Model, r.in.Model),
 		Messages: msgs, Timeout: time.Duration(r.wf.Defaults.Timeout), Retry: retryPolicy(r.wf.Defaults.Retry), Budget: remaining,
+		Toolset: Toolset{Tools: r.wf.Tools, Agents: r.wf.Agents},
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:          workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + key,
@@ -301,6 +306,7 @@ func (r *run) runApproval(ctx workflow.Context, step *definitions.Step, s scope)
 	tctx, cancelTimer := workflow.WithCancel(ctx)
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(workflow.GetSignalChannel(ctx, signal), func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &answer) })
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {}) // a cancel ends the wait
 	if ap.Timeout > 0 {
 		sel.AddFuture(workflow.NewTimer(tctx, time.Duration(ap.Timeout)), func(workflow.Future) { timedOut = true })
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/troupe-dev/troupe/activities"
 	"github.com/troupe-dev/troupe/definitions"
+	"github.com/troupe-dev/troupe/llm"
 	"github.com/troupe-dev/troupe/store"
 )
 
@@ -62,25 +63,28 @@ func setupDSL(t *testing.T, answer answerFunc) *dslBundle {
 		b.events = append(b.events, in.Kind)
 		return nil
 	})
-	b.env.OnActivity(acts.CallLLM, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.CallInput) (activities.CallResult, error) {
-		prompt := in.Request.Messages[len(in.Request.Messages)-1].Content
+	mockModel(b.env, acts, func(ctx context.Context, req llm.Request) (activities.CallResult, error) {
+		prompt := req.Messages[len(req.Messages)-1].Content
 		b.mu.Lock()
-		b.calls = append(b.calls, in.Request.SchemaName+": "+prompt)
+		b.calls = append(b.calls, req.SchemaName+": "+prompt)
 		n := len(b.calls)
 		b.mu.Unlock()
-		return answer(ctx, in.Request.SchemaName, prompt, n)
+		return answer(ctx, req.SchemaName, prompt, n)
 	})
 	return b
 }
 
 func text(s string, cost float64) activities.CallResult {
-	out, _ := json.Marshal(map[string]string{"text": s})
-	return activities.CallResult{Output: activities.Value{Inline: out}, CostUSD: cost, InputTokens: 10, OutputTokens: 5, Model: "m"}
+	res := reply(s)
+	res.CostUSD, res.InputTokens, res.OutputTokens, res.Model = cost, 10, 5, "m"
+	return res
 }
 
 func jsonAnswer(v any, cost float64) activities.CallResult {
 	out, _ := json.Marshal(v)
-	return activities.CallResult{Output: activities.Value{Inline: out}, CostUSD: cost, Model: "m"}
+	res := reply(string(out))
+	res.CostUSD, res.Model = cost, "m"
+	return res
 }
 
 // load parses a workflow definition for a test.

@@ -26,6 +26,9 @@ type StepInput struct {
 	Retry     *temporal.RetryPolicy `json:"retry,omitempty"`
 	// Budget is what the run may still spend in USD; nil means no limit.
 	Budget *float64 `json:"budget,omitempty"`
+	// Toolset holds the tools the agent may call, and the agents it may run
+	// as tools.
+	Toolset Toolset `json:"toolset,omitzero"`
 }
 
 // StepResult is the output of an agent step with the totals of its calls.
@@ -41,8 +44,8 @@ func AgentStepWorkflow(ctx workflow.Context, in StepInput) (StepResult, error) {
 		return StepResult{}, err
 	}
 	res, err := runAgent(ctx, agentCall{
-		TaskID: in.TaskID, SubtaskID: &subtaskID, Agent: &in.Agent, Model: in.Model,
-		Messages: in.Messages, Timeout: in.Timeout, Retry: in.Retry, Budget: in.Budget,
+		TaskID: in.TaskID, SubtaskID: &subtaskID, Key: in.Key, Agent: &in.Agent, Model: in.Model,
+		Messages: in.Messages, Timeout: in.Timeout, Retry: in.Retry, Budget: in.Budget, Toolset: in.Toolset,
 	})
 	status, msg := outcome(err)
 	finish := activities.SubtaskFinish{SubtaskID: subtaskID, Status: status, Model: res.Model, Output: res.Output, Error: msg}

@@ -26,6 +26,9 @@ type TaskInput struct {
 	Agent  definitions.Agent `json:"agent"`
 	Model  string            `json:"model"`
 	Input  json.RawMessage   `json:"input"`
+	// Toolset holds the tools the agent may call, and the agents it may run
+	// as tools, pinned like the agent.
+	Toolset Toolset `json:"toolset,omitzero"`
 }
 
 // TaskWorkflow runs a task whose type names an agent: one LLM conversation.
@@ -40,7 +43,7 @@ func TaskWorkflow(ctx workflow.Context, in TaskInput) (activities.Value, error) 
 		if err != nil {
 			return activities.Value{}, err
 		}
-		res, err := runAgent(ctx, agentCall{TaskID: in.TaskID, Agent: &in.Agent, Model: in.Model, Messages: msgs})
+		res, err := runAgent(ctx, agentCall{TaskID: in.TaskID, Key: "agent", Agent: &in.Agent, Model: in.Model, Messages: msgs, Toolset: in.Toolset})
 		return res.Output, err
 	})
 }
@@ -71,6 +74,17 @@ func storeOptions(ctx workflow.Context) workflow.Context {
 		StartToCloseTimeout:    10 * time.Second,
 		ScheduleToCloseTimeout: time.Minute,
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 5 * time.Second},
+	})
+}
+
+// recordOptions are the options of the local activities that record what
+// cannot be had again for free (an LLM's answer, a tool's result): retried
+// until the store answers, for up to half an hour.
+func recordOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    10 * time.Second,
+		ScheduleToCloseTimeout: 30 * time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second},
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-dev/troupe/activities"
 	"github.com/troupe-dev/troupe/definitions"
+	"github.com/troupe-dev/troupe/llm"
 	"github.com/troupe-dev/troupe/store"
 )
 
@@ -46,12 +47,11 @@ func setupTask(t *testing.T) *taskBundle {
 func TestTaskWorkflowCompletes(t *testing.T) {
 	t.Parallel()
 	b := setupTask(t)
-	var sent activities.CallInput
-	b.env.OnActivity(b.acts.CallLLM, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.CallInput) (activities.CallResult, error) {
-			sent = in
-			return activities.CallResult{Output: activities.Value{Inline: json.RawMessage(`{"text":"short"}`)}, Model: "gpt-test", InputTokens: 10, OutputTokens: 2}, nil
-		}).Once()
+	m := mockModel(b.env, b.acts, func(context.Context, llm.Request) (activities.CallResult, error) {
+		res := reply("short")
+		res.Model, res.InputTokens, res.OutputTokens = "gpt-test", 10, 2
+		return res, nil
+	})
 
 	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
 
@@ -60,10 +60,12 @@ func TestTaskWorkflowCompletes(t *testing.T) {
 	var out activities.Value
 	require.NoError(t, b.env.GetWorkflowResult(&out))
 	require.JSONEq(t, `{"text":"short"}`, string(out.Inline))
-	require.Equal(t, "gpt-test", sent.Request.Model)
-	require.Len(t, sent.Request.Messages, 2)
-	require.Equal(t, "Be brief.", sent.Request.Messages[0].Content)
-	require.Equal(t, "Summarise: a long story", sent.Request.Messages[1].Content)
+	sent := m.requests()
+	require.Len(t, sent, 1)
+	require.Equal(t, "gpt-test", sent[0].Model)
+	require.Len(t, sent[0].Messages, 2)
+	require.Equal(t, "Be brief.", sent[0].Messages[0].Content)
+	require.Equal(t, "Summarise: a long story", sent[0].Messages[1].Content)
 	require.Equal(t, store.StatusCompleted, b.finished.Status)
 	require.JSONEq(t, `{"text":"short"}`, string(b.finished.Output.Inline))
 }
@@ -72,60 +74,59 @@ func TestTaskWorkflowSendsGivenMessages(t *testing.T) {
 	t.Parallel()
 	b := setupTask(t)
 	b.in.Input = json.RawMessage(`{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":"how are you?"}]}`)
-	var sent activities.CallInput
-	b.env.OnActivity(b.acts.CallLLM, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.CallInput) (activities.CallResult, error) {
-			sent = in
-			return activities.CallResult{Output: activities.Value{Inline: json.RawMessage(`{"text":"fine"}`)}}, nil
-		}).Once()
+	m := mockModel(b.env, b.acts, func(context.Context, llm.Request) (activities.CallResult, error) { return reply("fine"), nil })
 
 	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
 
 	require.NoError(t, b.env.GetWorkflowError())
-	require.Len(t, sent.Request.Messages, 4)
-	require.Equal(t, "system", sent.Request.Messages[0].Role)
-	require.Equal(t, "how are you?", sent.Request.Messages[3].Content)
+	sent := m.requests()[0]
+	require.Len(t, sent.Messages, 4)
+	require.Equal(t, "system", sent.Messages[0].Role)
+	require.Equal(t, "how are you?", sent.Messages[3].Content)
 }
 
 func TestTaskWorkflowFailsAtOnceOnNonRetryableError(t *testing.T) {
 	t.Parallel()
 	b := setupTask(t)
-	b.env.OnActivity(b.acts.CallLLM, mock.Anything, mock.Anything).Return(
-		activities.CallResult{}, temporal.NewNonRetryableApplicationError("401 unauthorized: bad key", "unauthorized", nil)).Once()
+	m := mockModel(b.env, b.acts, func(context.Context, llm.Request) (activities.CallResult, error) {
+		return activities.CallResult{}, temporal.NewNonRetryableApplicationError("401 unauthorized: bad key", "unauthorized", nil)
+	})
 
 	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
 
 	require.Error(t, b.env.GetWorkflowError())
 	require.Equal(t, store.StatusFailed, b.finished.Status)
 	require.Equal(t, "401 unauthorized: bad key", b.finished.Error)
-	b.env.AssertExpectations(t)
+	require.Len(t, m.requests(), 1)
 }
 
 func TestTaskWorkflowRetriesAfterRateLimit(t *testing.T) {
 	t.Parallel()
 	b := setupTask(t)
-	b.env.OnActivity(b.acts.CallLLM, mock.Anything, mock.Anything).Return(
-		activities.CallResult{}, temporal.NewApplicationErrorWithOptions("429 rate limited", "rate_limited", temporal.ApplicationErrorOptions{NextRetryDelay: 3 * time.Second})).Twice()
-	b.env.OnActivity(b.acts.CallLLM, mock.Anything, mock.Anything).Return(
-		activities.CallResult{Output: activities.Value{Inline: json.RawMessage(`{"text":"ok"}`)}}, nil).Once()
+	calls := 0
+	mockModel(b.env, b.acts, func(context.Context, llm.Request) (activities.CallResult, error) {
+		if calls++; calls <= 2 {
+			return activities.CallResult{}, temporal.NewApplicationErrorWithOptions("429 rate limited", "rate_limited", temporal.ApplicationErrorOptions{NextRetryDelay: 3 * time.Second})
+		}
+		return reply("ok"), nil
+	})
 	start := b.env.Now()
 
 	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
 
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, store.StatusCompleted, b.finished.Status)
+	require.Equal(t, 3, calls)
 	require.GreaterOrEqual(t, b.env.Now().Sub(start), 6*time.Second, "each retry waits the Retry-After delay")
-	b.env.AssertExpectations(t)
 }
 
 func TestTaskWorkflowCanceled(t *testing.T) {
 	t.Parallel()
 	b := setupTask(t)
-	b.env.OnActivity(b.acts.CallLLM, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, _ activities.CallInput) (activities.CallResult, error) {
-			<-ctx.Done() // a long LLM call, aborted by the cancellation
-			return activities.CallResult{}, ctx.Err()
-		})
+	mockModel(b.env, b.acts, func(ctx context.Context, _ llm.Request) (activities.CallResult, error) {
+		<-ctx.Done() // a long LLM call, aborted by the cancellation
+		return activities.CallResult{}, ctx.Err()
+	})
 	b.env.RegisterDelayedCallback(b.env.CancelWorkflow, time.Second)
 
 	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
@@ -138,22 +139,22 @@ func TestTaskWorkflowAsksAgainAfterInvalidStructuredOutput(t *testing.T) {
 	t.Parallel()
 	b := setupTask(t)
 	b.in.Agent.OutputSchema = json.RawMessage(`{"type":"object","required":["approved"],"properties":{"approved":{"type":"boolean"}}}`)
-	b.env.OnActivity(b.acts.CallLLM, mock.Anything, mock.Anything).Return(
-		activities.CallResult{Invalid: "missing property approved", Content: `{"ok":true}`, InputTokens: 5}, nil).Once()
-	var second activities.CallInput
-	b.env.OnActivity(b.acts.CallLLM, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.CallInput) (activities.CallResult, error) {
-			second = in
-			return activities.CallResult{Output: activities.Value{Inline: json.RawMessage(`{"approved":true}`)}, InputTokens: 7}, nil
-		}).Once()
+	m := mockModel(b.env, b.acts, func(_ context.Context, req llm.Request) (activities.CallResult, error) {
+		if len(req.Messages) == 2 {
+			return reply(`{"ok":true}`), nil
+		}
+		return reply(`{"approved":true}`), nil
+	})
 
 	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
 
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, store.StatusCompleted, b.finished.Status)
-	msgs := second.Request.Messages
+	sent := m.requests()
+	require.Len(t, sent, 2)
+	msgs := sent[1].Messages
 	require.Equal(t, `{"ok":true}`, msgs[len(msgs)-2].Content)
-	require.Contains(t, msgs[len(msgs)-1].Content, "missing property approved")
+	require.Contains(t, msgs[len(msgs)-1].Content, "approved")
 }
 
 func TestTaskWorkflowCanceledBeforeItStarted(t *testing.T) {
