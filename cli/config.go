@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/troupe-dev/troupe/worker"
 )
 
 // config is troupe's configuration, read once from the environment.
@@ -30,6 +34,14 @@ type config struct {
 	APIKey            string // TROUPE_API_KEY: the key `troupe run` sends
 	MetricsAddr       string // TROUPE_METRICS_ADDR: where `troupe worker` serves /metrics
 	UIAddr            string // TROUPE_UI_ADDR: where `troupe dev` serves the Temporal Web UI ("off" = none)
+	FileRoot          string // TROUPE_FILE_ROOT: root directory of the built-in file tools on this worker
+	ToolQueue         string // TROUPE_TOOL_QUEUE: `troupe worker` polls this tool queue only
+	StopTimeout       string // TROUPE_WORKER_STOP_TIMEOUT: how long a stopping worker lets activities finish
+	Concurrency       string // TROUPE_ACTIVITY_CONCURRENCY: activities a worker runs at once
+
+	// getenv reads the environment at call time: tools resolve their ${VAR}
+	// secrets with it, inside activities.
+	getenv func(string) string
 }
 
 // loadConfig reads the environment and fills in defaults.
@@ -53,6 +65,11 @@ func loadConfig(getenv func(string) string) config {
 		DataDir:           cmp.Or(getenv("TROUPE_DATA_DIR"), ".troupe"),
 		MetricsAddr:       cmp.Or(getenv("TROUPE_METRICS_ADDR"), "127.0.0.1:9464"),
 		UIAddr:            cmp.Or(getenv("TROUPE_UI_ADDR"), "127.0.0.1:8233"),
+		FileRoot:          getenv("TROUPE_FILE_ROOT"),
+		ToolQueue:         getenv("TROUPE_TOOL_QUEUE"),
+		StopTimeout:       cmp.Or(getenv("TROUPE_WORKER_STOP_TIMEOUT"), "30s"),
+		Concurrency:       getenv("TROUPE_ACTIVITY_CONCURRENCY"),
+		getenv:            getenv,
 	}
 	c.APIKey = getenv("TROUPE_API_KEY")
 	c.APIURL = cmp.Or(getenv("TROUPE_API_URL"), "http://"+c.Addr)
@@ -75,7 +92,25 @@ func (c config) validate() error {
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.workerOptions(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// workerOptions reads the worker settings.
+func (c config) workerOptions() (worker.Options, error) {
+	var o worker.Options
+	var err error
+	if o.StopTimeout, err = time.ParseDuration(c.StopTimeout); err != nil || o.StopTimeout < 0 {
+		return o, fmt.Errorf("TROUPE_WORKER_STOP_TIMEOUT is %q; use a duration such as 30s", c.StopTimeout)
+	}
+	if c.Concurrency != "" {
+		if o.ActivityConcurrency, err = strconv.Atoi(c.Concurrency); err != nil || o.ActivityConcurrency < 1 {
+			return o, fmt.Errorf("TROUPE_ACTIVITY_CONCURRENCY is %q; use a positive number", c.Concurrency)
+		}
+	}
+	return o, nil
 }
 
 func (c config) level() (slog.Level, error) {

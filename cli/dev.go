@@ -32,6 +32,10 @@ func runDev(ctx context.Context, cfg config, stderr io.Writer) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", cfg.DataDir, err)
 	}
+	cfg.FileRoot = cmp.Or(cfg.FileRoot, filepath.Join(cfg.DataDir, "workspace"))
+	if err := os.MkdirAll(cfg.FileRoot, 0o755); err != nil {
+		return fmt.Errorf("create the file tools' root %s: %w", cfg.FileRoot, err)
+	}
 	if cfg.HashKey == "" {
 		if cfg.HashKey, err = devHashKey(filepath.Join(cfg.DataDir, "hash_key")); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/troupe-dev/troupe/definitions"
 	"github.com/troupe-dev/troupe/store"
 	"github.com/troupe-dev/troupe/telemetry"
+	"github.com/troupe-dev/troupe/tool"
 	"github.com/troupe-dev/troupe/worker"
 )
 
@@ -28,6 +29,7 @@ type process struct {
 	pool     *pgxpool.Pool
 	store    *store.Store
 	temporal client.Client
+	tools    *tool.Toolbox
 }
 
 // openProcess connects to Postgres and Temporal and builds telemetry.
@@ -47,6 +49,7 @@ func openProcess(ctx context.Context, cfg config, stderr io.Writer, service stri
 		return nil, err
 	}
 	p.store = store.New(p.pool)
+	p.tools = newToolbox(cfg, p.tracer, p.logger)
 	if p.temporal, err = dialTemporal(ctx, cfg, p.tracer, p.logger); err != nil {
 		p.Close()
 		return nil, err
@@ -61,6 +64,11 @@ func openProcess(ctx context.Context, cfg config, stderr io.Writer, service stri
 func (p *process) Close() {
 	if p.temporal != nil {
 		p.temporal.Close()
+	}
+	if p.tools != nil {
+		if err := p.tools.Close(); err != nil {
+			p.logger.Warn("stop MCP sessions", "error", err)
+		}
 	}
 	if p.pool != nil {
 		p.pool.Close()
@@ -94,7 +102,8 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := worker.New(p.temporal, p.cfg.TaskQueue, acts)
+	opts, _ := p.cfg.workerOptions() // checked by validate
+	w := worker.New(p.temporal, p.cfg.TaskQueue, opts, acts, toolActivities(p.tools, p.metrics, p.tracer))
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
@@ -106,5 +115,6 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 // catalog, until ctx ends.
 func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) error {
 	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.tracer, p.logger)
+	srv.Tools = p.tools
 	return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), p.logger)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // usage is printed for `troupe help` and unknown commands.
@@ -13,7 +14,8 @@ const usage = `troupe runs LLM agent tasks and multi-agent YAML workflows on Tem
 Usage:
   troupe dev                          everything in one process, for a laptop
   troupe serve                        the REST API (production)
-  troupe worker                       a Temporal worker (production; run many)
+  troupe worker [--tool-queue NAME] [--file-root DIR]
+                                      a Temporal worker (production; run many)
   troupe migrate [up|down|status]     database schema migrations
   troupe validate FILE...             lint agent and workflow YAML
   troupe run FILE|TYPE [--input JSON] submit a task to a running API and follow it
@@ -31,13 +33,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg := loadConfig(getenv)
 	cmd, rest := args[0], args[1:]
+	if cmd != "worker" && (slices.Contains(rest, "-h") || slices.Contains(rest, "--help")) {
+		fmt.Fprint(stdout, usage) // and start nothing
+		return nil
+	}
 	switch cmd {
 	case "dev":
 		return runDev(ctx, cfg, stderr)
 	case "serve":
 		return runServe(ctx, cfg, stderr)
 	case "worker":
-		return runWorker(ctx, cfg, stderr)
+		return runWorker(ctx, cfg, rest, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, cfg, rest, stdout)
 	case "validate":

@@ -26,6 +26,7 @@ import (
 	"github.com/troupe-dev/troupe/llm"
 	"github.com/troupe-dev/troupe/store"
 	"github.com/troupe-dev/troupe/telemetry"
+	"github.com/troupe-dev/troupe/tool"
 )
 
 // newLogger returns the process logger, writing text to w.
@@ -87,6 +88,22 @@ func newActivities(cfg config, st *store.Store, tp trace.TracerProvider, metrics
 		Prices:  prices,
 		Metrics: metrics,
 	}, nil
+}
+
+// newToolbox builds the tool clients: HTTP calls traced with otelhttp, MCP
+// sessions, and the file tools under TROUPE_FILE_ROOT.
+func newToolbox(cfg config, tp trace.TracerProvider, logger *slog.Logger) *tool.Toolbox {
+	return tool.New(tool.Config{
+		Getenv:     cfg.getenv,
+		FileRoot:   cfg.FileRoot,
+		HTTPClient: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport, otelhttp.WithTracerProvider(tp))},
+		Logger:     logger.With("component", "tools"),
+	})
+}
+
+// toolActivities builds the tool activities around a toolbox.
+func toolActivities(tb *tool.Toolbox, metrics *telemetry.Metrics, tp trace.TracerProvider) *activities.Tools {
+	return &activities.Tools{Toolbox: tb, Metrics: metrics, Tracer: tp.Tracer("troupe.tool")}
 }
 
 // loadCatalog loads the agent and workflow definitions: TROUPE_DEFINITIONS,

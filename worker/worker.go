@@ -3,6 +3,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -19,12 +20,40 @@ import (
 	"github.com/troupe-dev/troupe/workflows"
 )
 
-// New returns a worker polling taskQueue that runs troupe's workflows and
-// the activities in acts.
-func New(c client.Client, taskQueue string, acts *activities.Activities) worker.Worker {
-	w := worker.New(c, taskQueue, worker.Options{})
+// Options tune a worker.
+type Options struct {
+	// StopTimeout is how long a stopping worker lets the activities in
+	// flight finish before it cancels them (default 30s): keep it within the
+	// grace period of the pod or service manager.
+	StopTimeout time.Duration
+	// ActivityConcurrency bounds the activities a worker runs at once
+	// (0: the SDK's default).
+	ActivityConcurrency int
+}
+
+func (o Options) sdk() worker.Options {
+	return worker.Options{
+		WorkerStopTimeout:                  cmp.Or(o.StopTimeout, 30*time.Second),
+		MaxConcurrentActivityExecutionSize: o.ActivityConcurrency,
+	}
+}
+
+// New returns a worker polling taskQueue that runs troupe's workflows, the
+// activities in acts and the tool calls of tools that name no queue.
+func New(c client.Client, taskQueue string, opts Options, acts *activities.Activities, tools *activities.Tools) worker.Worker {
+	w := worker.New(c, taskQueue, opts.sdk())
 	RegisterWorkflows(w)
 	w.RegisterActivity(acts)
+	w.RegisterActivity(tools)
+	return w
+}
+
+// NewToolWorker returns a worker polling a tool's own task queue (e.g. on
+// the host whose files a tool works on): it runs tool calls only, and needs
+// no database.
+func NewToolWorker(c client.Client, taskQueue string, opts Options, tools *activities.Tools) worker.Worker {
+	w := worker.New(c, taskQueue, opts.sdk())
+	w.RegisterActivity(tools)
 	return w
 }
 
