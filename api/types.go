@@ -51,11 +51,13 @@ func (s *Server) prepare(taskType, definition string, input json.RawMessage, mod
 	if err := agent.ValidateInput(input); err != nil {
 		return workflowStart{}, inputProblem(taskType, err)
 	}
+	tools, agents := s.Catalog.Toolset(agent)
 	return workflowStart{
 		workflow: workflows.TaskWorkflow,
 		model:    cmp.Or(model, agent.Model, s.DefaultModel),
 		args: func(t store.Task) []any {
-			return []any{workflows.TaskInput{TaskID: t.ID, Type: t.Type, Agent: *agent, Model: t.Model, Input: t.Input}}
+			return []any{workflows.TaskInput{TaskID: t.ID, Type: t.Type, Agent: *agent, Model: t.Model, Input: t.Input,
+				Toolset: workflows.Toolset{Tools: tools, Agents: agents}}}
 		},
 	}, nil
 }
