@@ -9,7 +9,7 @@ import (
 	"github.com/troupe-dev/troupe/definitions"
 )
 
-// runValidate lints agent and workflow YAML files against the loaded
+// runValidate lints agent, workflow and tool YAML files against the loaded
 // definitions (TROUPE_DEFINITIONS or the shipped examples), printing each
 // problem as file:line:col: message.
 func runValidate(cfg config, files []string, stdout io.Writer) error {
@@ -38,6 +38,6 @@ func runValidate(cfg config, files []string, stdout io.Writer) error {
 	} else if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ok: %d agent(s), %d workflow(s)\n", len(found.Agents), len(found.Workflows))
+	fmt.Fprintf(stdout, "ok: %d agent(s), %d workflow(s), %d tool(s)\n", len(found.Agents), len(found.Workflows), len(found.Tools))
 	return nil
 }

@@ -20,7 +20,7 @@ func TestValidateCommand(t *testing.T) {
 
 	var out bytes.Buffer
 	require.NoError(t, runValidate(loadConfig(env), []string{good}, &out))
-	require.Contains(t, out.String(), "ok: 0 agent(s), 1 workflow(s)")
+	require.Contains(t, out.String(), "ok: 0 agent(s), 1 workflow(s), 0 tool(s)")
 
 	out.Reset()
 	err := runValidate(loadConfig(env), []string{good, bad}, &out)
