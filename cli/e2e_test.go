@@ -34,6 +34,7 @@ import (
 type devStack struct {
 	api      string
 	temporal string
+	dbURL    string
 	store    *store.Store
 	done     chan error
 }
@@ -67,6 +68,7 @@ func startDev(t testing.TB, fake *llmtest.Server, extraEnv map[string]string) *d
 	s := &devStack{
 		api:      "http://" + env["TROUPE_ADDR"],
 		temporal: env["TEMPORAL_ADDRESS"],
+		dbURL:    dbURL,
 		done:     make(chan error, 1),
 	}
 	go func() {
