@@ -105,7 +105,9 @@ func toolNames(req llm.Request) []string {
 	return names
 }
 
-func call(id, name, args string) llm.ToolCall { return llm.ToolCall{ID: id, Name: name, Arguments: args} }
+func call(id, name, args string) llm.ToolCall {
+	return llm.ToolCall{ID: id, Name: name, Arguments: args}
+}
 
 func TestDevTools(t *testing.T) {
 	orders := newOrderServer(t)
@@ -134,8 +136,8 @@ http:
   method: GET
   url: ` + orders.url + `/orders/{{ args.id }}?expand={{ args.id }}
 `,
-		"local.yaml": "name: local\nmcp:\n  command: " + mustJSON(t, stdio.Command) + "\n  env: " + mustJSON(t, stdio.Env) + "\n",
-		"remote.yaml": "name: remote\nmcp:\n  url: " + mcpURL + "\n",
+		"local.yaml":     "name: local\nmcp:\n  command: " + mustJSON(t, stdio.Command) + "\n  env: " + mustJSON(t, stdio.Env) + "\n",
+		"remote.yaml":    "name: remote\nmcp:\n  url: " + mcpURL + "\n",
 		"workspace.yaml": "name: workspace\nbuiltin: file_write\n",
 		"clerk.yaml": `
 name: clerk
@@ -147,8 +149,8 @@ name: careful
 prompt: "{{ input.prompt }}"
 tools: [{tool: lookup_order, approval: required}]
 `,
-		"brief.yaml": "name: brief\nprompt: \"{{ input.prompt }}\"\ntools: [lookup_order]\nmax_turns: 2\n",
-		"long.yaml":  "name: long\nprompt: \"{{ input.prompt }}\"\ntools: [remote/echo]\nmax_turns: 50\n",
+		"brief.yaml":  "name: brief\nprompt: \"{{ input.prompt }}\"\ntools: [lookup_order]\nmax_turns: 2\n",
+		"long.yaml":   "name: long\nprompt: \"{{ input.prompt }}\"\ntools: [remote/echo]\nmax_turns: 50\n",
 		"helper.yaml": "name: helper\ndescription: Answers questions about orders.\nprompt: \"{{ input }}\"\n",
 		"boss.yaml":   "name: boss\nprompt: \"{{ input.prompt }}\"\ntools: [agent:helper]\n",
 		"pipeline.yaml": `

@@ -166,7 +166,9 @@ func TestToolLoopStopsAtMaxTurns(t *testing.T) {
 	t.Parallel()
 	b := setupTools(t, func(req llm.Request) activities.CallResult {
 		return toolCalls(llm.ToolCall{ID: "x", Name: "lookup", Arguments: `{"id": "1"}`})
-	}, func(activities.ToolInput) (activities.ToolOutput, error) { return activities.ToolOutput{Content: "again"}, nil })
+	}, func(activities.ToolInput) (activities.ToolOutput, error) {
+		return activities.ToolOutput{Content: "again"}, nil
+	})
 	b.in.Agent.MaxTurns = 3
 
 	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
@@ -189,7 +191,9 @@ func TestToolLoopWaitsForApproval(t *testing.T) {
 					return reply(res[0].Content)
 				}
 				return toolCalls(llm.ToolCall{ID: "x", Name: "lookup", Arguments: `{"id": "1"}`})
-			}, func(activities.ToolInput) (activities.ToolOutput, error) { return activities.ToolOutput{Content: "found"}, nil })
+			}, func(activities.ToolInput) (activities.ToolOutput, error) {
+				return activities.ToolOutput{Content: "found"}, nil
+			})
 			b.in.Agent.Tools[0].Approval = true
 			b.env.RegisterDelayedCallback(func() {
 				require.Equal(t, []string{"lookup:pending_approval"}, b.statuses())
@@ -243,4 +247,3 @@ func TestApprovalStepEndsOnCancel(t *testing.T) {
 	require.True(t, temporal.IsCanceledError(err), "got %v", err)
 	require.Equal(t, store.StatusCanceled, b.finished.Status)
 }
-
