@@ -161,10 +161,10 @@ func isContextLength(code, message string) bool {
 	return false
 }
 
-// retryAfter reads how long the provider asks us to wait: retry-after-ms
-// (OpenAI), else Retry-After as seconds or an HTTP date. 0 if absent or
-// unreadable.
-func retryAfter(h http.Header, now time.Time) time.Duration {
+// RetryAfter reads how long a server (a provider, a tool) asks us to wait:
+// retry-after-ms (OpenAI), else Retry-After as seconds or an HTTP date. 0 if
+// absent or unreadable.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && ms > 0 {
 		return time.Duration(ms * float64(time.Millisecond))
 	}

@@ -241,9 +241,9 @@ func providerError(err error, httpResp *http.Response) *Error {
 		if msg == "" { // the body had no OpenAI error object
 			msg = bodySnippet(apiErr.Response)
 		}
-		return newError(apiErr.StatusCode, apiErr.Code, msg, retryAfter(apiErr.Response.Header, time.Now()), nil)
+		return newError(apiErr.StatusCode, apiErr.Code, msg, RetryAfter(apiErr.Response.Header, time.Now()), nil)
 	case httpResp != nil && httpResp.StatusCode >= 400: // an error object the SDK could not decode
-		return newError(httpResp.StatusCode, "", bodySnippet(httpResp), retryAfter(httpResp.Header, time.Now()), err)
+		return newError(httpResp.StatusCode, "", bodySnippet(httpResp), RetryAfter(httpResp.Header, time.Now()), err)
 	default:
 		return newError(0, "", err.Error(), 0, err)
 	}

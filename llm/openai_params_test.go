@@ -91,7 +91,7 @@ func TestRetryAfter(t *testing.T) {
 		"garbage":      {http.Header{"Retry-After": {"soon"}}, 0},
 	}
 	for name, tc := range tests {
-		require.Equal(t, tc.want, retryAfter(tc.header, now), name)
+		require.Equal(t, tc.want, RetryAfter(tc.header, now), name)
 	}
 }
 

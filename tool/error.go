@@ -2,8 +2,6 @@ package tool
 
 import (
 	"fmt"
-	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -47,20 +45,4 @@ func permanent(msg string) *Error {
 // transient is an error a later attempt may not meet.
 func transient(msg string, err error) *Error {
 	return &Error{Message: msg, Retryable: true, err: err}
-}
-
-// retryAfter reads the Retry-After header, as seconds or an HTTP date; 0 if
-// absent or unreadable.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		return max(0, time.Duration(s*float64(time.Second)))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, t.Sub(now))
-	}
-	return 0
 }

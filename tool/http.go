@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/troupe-dev/troupe/expr"
+	"github.com/troupe-dev/troupe/llm"
 )
 
 // DefaultMaxResponseBytes caps what an HTTP tool's response may hold when
@@ -98,7 +99,7 @@ func httpResult(resp *http.Response, data []byte, limit int64, sec *secrets) (Re
 		return Result{}, &Error{
 			Message:    status + bodyStart(sec.redact(text(data))),
 			Retryable:  true,
-			RetryAfter: retryAfter(resp.Header, time.Now()),
+			RetryAfter: llm.RetryAfter(resp.Header, time.Now()),
 			StatusCode: code,
 		}
 	case code >= 300 && code < 400:
