@@ -59,7 +59,7 @@ type Server struct {
 // /openapi.json, /docs, /healthz, /readyz and /metrics.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.observe, eventStreamByAccept)
+	r.Use(s.observe, eventStreams)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	r.Get("/readyz", s.ready)
 	if s.Gatherer != nil {
@@ -97,16 +97,43 @@ func (s *Server) Register(api huma.API) {
 	s.registerReports(api)
 }
 
-// eventStreamByAccept serves GET /v1/tasks/{id}/events as server-sent events
-// when the client asks for text/event-stream, as the stream operation does.
-func eventStreamByAccept(next http.Handler) http.Handler {
+// eventStreams serves GET /v1/tasks/{id}/events as server-sent events when
+// the client asks for text/event-stream, as the stream operation does, and
+// lifts the server's read and write deadlines from event streams: a stream
+// outlives them (each event sets its own write deadline), and past the read
+// deadline the connection's background read would cancel the stream.
+func eventStreams(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/events") &&
 			strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 			r.URL.Path += "/stream"
 		}
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/events/stream") {
+			rc := http.NewResponseController(w)
+			// Test recorders have no deadlines (http.ErrNotSupported); a
+			// real connection always does.
+			_ = rc.SetReadDeadline(time.Time{})
+			_ = rc.SetWriteDeadline(time.Time{})
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+type shutdownKey struct{}
+
+// WithShutdown returns ctx carrying done, a channel closed when the HTTP
+// server starts shutting down: the event streams of requests whose context
+// derives from it then end, so that a graceful shutdown does not wait for
+// them. Set it in http.Server.BaseContext.
+func WithShutdown(ctx context.Context, done <-chan struct{}) context.Context {
+	return context.WithValue(ctx, shutdownKey{}, done)
+}
+
+// shuttingDown returns the channel set by WithShutdown, or nil (never
+// ready) without one.
+func shuttingDown(ctx context.Context) <-chan struct{} {
+	done, _ := ctx.Value(shutdownKey{}).(<-chan struct{})
+	return done
 }
 
 // ready answers 200 when Postgres and Temporal both answer.
@@ -150,6 +177,12 @@ type statusRecorder struct {
 func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
 	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController and Huma's
+// server-sent events (write deadlines).
+func (r *statusRecorder) Unwrap() http.ResponseWriter {
+	return r.ResponseWriter
 }
 
 // Flush lets server-sent events through the recorder.

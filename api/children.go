@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -109,7 +108,9 @@ func (s *Server) registerChildren(api huma.API) {
 	})
 	sse.Register(api, huma.Operation{
 		OperationID: "streamTaskEvents", Method: http.MethodGet, Path: "/v1/tasks/{id}/events/stream",
-		Summary: "Stream a task's events", Description: "Server-sent events, one per event-log entry, until the task ends. Reconnect with Last-Event-ID to resume.", Tags: []string{"tasks"},
+		Summary: "Stream a task's events", Description: "Server-sent events, one per event-log entry, until the task ends (or the server shuts down). Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.", Tags: []string{"tasks"},
+		Errors:      []int{http.StatusNotFound},
+		Middlewares: huma.Middlewares{s.findStreamedTask(api)},
 	}, map[string]any{"message": Event{}}, s.streamEvents)
 }
 
@@ -139,6 +140,24 @@ func event(e store.Event) Event {
 // streamPoll is how often the event stream looks for new events.
 const streamPoll = 250 * time.Millisecond
 
+// findStreamedTask answers like the rest of the API (a problem, 404 for an
+// unknown task or another tenant's) before an event stream starts: once it
+// has, the status is 200.
+func (s *Server) findStreamedTask(api huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		id, err := uuid.Parse(ctx.Param("id"))
+		if err != nil {
+			next(ctx) // the operation's validation answers 422
+			return
+		}
+		if _, err := s.Store.GetTask(ctx.Context(), who(ctx.Context()).Tenant, id); err != nil {
+			writeProblem(api, ctx, s.fail(ctx.Context(), "task "+id.String(), err))
+			return
+		}
+		next(ctx)
+	}
+}
+
 func (s *Server) streamEvents(ctx context.Context, in *StreamEventsInput, send sse.Sender) {
 	p := who(ctx)
 	id := uuid.MustParse(in.ID)
@@ -148,7 +167,9 @@ func (s *Server) streamEvents(ctx context.Context, in *StreamEventsInput, send s
 		// events read next include its last one.
 		t, err := s.Store.GetTask(ctx, p.Tenant, id)
 		if err != nil {
-			_ = send.Data(map[string]string{"error": fmt.Sprintf("task %s: %v", in.ID, s.fail(ctx, "task "+in.ID, err))})
+			// findStreamedTask found the task: this is a failure of the
+			// store, and the stream has started; end it.
+			s.Logger.ErrorContext(ctx, "stream events", "task_id", id, "error", err)
 			return
 		}
 		events, err := s.Store.ListEvents(ctx, p.Tenant, id, after, 500)
@@ -167,6 +188,8 @@ func (s *Server) streamEvents(ctx context.Context, in *StreamEventsInput, send s
 		}
 		select {
 		case <-ctx.Done():
+			return
+		case <-shuttingDown(ctx):
 			return
 		case <-time.After(streamPoll):
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -30,4 +31,14 @@ func (s *Server) fail(ctx context.Context, what string, err error) error {
 		s.Logger.ErrorContext(ctx, "request failed", slog.String("what", what), slog.Any("error", err))
 		return huma.Error500InternalServerError("internal error; the server logs have the details")
 	}
+}
+
+// writeProblem writes err, a problem made by fail, from a middleware.
+func writeProblem(api huma.API, ctx huma.Context, err error) {
+	status, msg := http.StatusInternalServerError, "internal error"
+	var se huma.StatusError
+	if errors.As(err, &se) {
+		status, msg = se.GetStatus(), se.Error()
+	}
+	_ = huma.WriteErr(api, ctx, status, msg)
 }

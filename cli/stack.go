@@ -131,7 +131,14 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, logger *slog.Lo
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// Event streams end when the server starts shutting down: Shutdown
+	// does not wait for them.
+	stopping := make(chan struct{})
+	srv := &http.Server{
+		Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return api.WithShutdown(context.Background(), stopping) },
+	}
+	srv.RegisterOnShutdown(func() { close(stopping) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("API listening", "url", "http://"+ln.Addr().String(), "docs", "http://"+ln.Addr().String()+"/docs")
