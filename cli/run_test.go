@@ -36,3 +36,12 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		})
 	}
 }
+
+func TestRunSaysHowToAnswerAWait(t *testing.T) {
+	api, task := "http://127.0.0.1:8080", "4f1c2a9e-0000-4000-8000-000000000001"
+	tool := howToAnswer(api, task, "tool_call.waiting", []byte(`{"call_id": "tc_1", "tool": "refund", "status": "pending_approval"}`))
+	require.Contains(t, tool, api+"/v1/tasks/"+task+"/tool-calls/tc_1/approve")
+	step := howToAnswer(api, task, "approval_waiting", []byte(`{"step": "ok", "signal": "publish_ok"}`))
+	require.Contains(t, step, api+"/v1/tasks/"+task+"/signals/publish_ok")
+	require.Empty(t, howToAnswer(api, task, "tool_call.started", []byte(`{"call_id": "tc_1"}`)))
+}

@@ -80,6 +80,9 @@ func runTask(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		for _, e := range events.Items {
 			fmt.Fprintf(stdout, "%s  %-16s %s\n", e.At.Format("15:04:05.000"), e.Kind, e.Payload)
 			after = e.ID
+			if how := howToAnswer(c.base, task.ID, e.Kind, e.Payload); how != "" {
+				fmt.Fprintln(stdout, how)
+			}
 		}
 		if err := c.do(ctx, http.MethodGet, "/v1/tasks/"+task.ID, nil, &task); err != nil {
 			return err
@@ -97,6 +100,24 @@ func runTask(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// howToAnswer says how to answer an event that waits for a person: a tool
+// call waiting for approval, or an approval step; "" for other events.
+func howToAnswer(api, taskID, kind string, payload json.RawMessage) string {
+	var p struct {
+		CallID string `json:"call_id"`
+		Signal string `json:"signal"`
+	}
+	_ = json.Unmarshal(payload, &p)
+	switch {
+	case kind == "tool_call.waiting" && p.CallID != "":
+		url := fmt.Sprintf("%s/v1/tasks/%s/tool-calls/%s", api, taskID, p.CallID)
+		return fmt.Sprintf("  waiting for approval: curl -X POST %s/approve (or /reject) -d '{\"comment\": \"...\"}'", url)
+	case kind == "approval_waiting" && p.Signal != "":
+		return fmt.Sprintf("  waiting for approval: curl -X POST %s/v1/tasks/%s/signals/%s -d '{\"approved\": true}'", api, taskID, p.Signal)
+	}
+	return ""
 }
 
 // apiClient is a minimal JSON client of the troupe API.
