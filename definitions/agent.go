@@ -100,12 +100,8 @@ func (d *decoder) agent(n *node, a *Agent, local bool) {
 		"output_schema": func(v *node) {
 			a.OutputSchema, a.outputSchema = d.objectSchema(v, "output_schema", "the agent answers with that object")
 		},
-		"tools": func(v *node) { a.Tools = d.grants(v, a) },
-		"max_turns": func(v *node) {
-			if a.MaxTurns = d.integer(v, "max_turns", 1); a.MaxTurns > maxTurnsLimit {
-				d.errorf(v.pos, "max_turns must be at most %d, got %d", maxTurnsLimit, a.MaxTurns)
-			}
-		},
+		"tools":     func(v *node) { a.Tools = d.grants(v, a) },
+		"max_turns": func(v *node) { a.MaxTurns = d.bounded(v, "max_turns", 1, maxTurnsLimit) },
 	}
 	what := "agent " + a.Name
 	if !local {

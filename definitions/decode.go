@@ -131,6 +131,15 @@ func (d *decoder) integer(n *node, field string, least int) int {
 	return int(v)
 }
 
+// bounded decodes a whole number within [least, most].
+func (d *decoder) bounded(n *node, field string, least, most int) int {
+	v := d.integer(n, field, least)
+	if v > most {
+		d.errorf(n.pos, "%s must be at most %d, got %d", field, most, v)
+	}
+	return v
+}
+
 // number decodes a number within [low, high].
 func (d *decoder) number(n *node, field string, low, high float64) float64 {
 	var v float64

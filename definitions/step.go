@@ -111,6 +111,18 @@ const (
 	defaultConcurrency = 1
 )
 
+// Bounds of the step fields that decide how much a run may do: a
+// definition over them is refused when it is loaded.
+const (
+	// MaxIterationsLimit is the largest max_iterations a loop may set.
+	MaxIterationsLimit = 100
+	// ConcurrencyLimit is the largest concurrency a map may set.
+	ConcurrencyLimit = 50
+	// MapItemsLimit is the most items a map runs its step for; the number
+	// is known only at run time, where a longer list fails the run.
+	MapItemsLimit = 1000
+)
+
 // idPattern is what step ids look like: they are CEL field names.
 var idPattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
@@ -212,7 +224,7 @@ func (d *decoder) loop(n *node, id func(*node), src *wfSource) *Loop {
 		"id":             id,
 		"steps":          func(v *node) { l.Steps = d.steps(v, "steps", src) },
 		"until":          func(v *node) { l.Until = d.str(v, "until") },
-		"max_iterations": func(v *node) { l.MaxIterations = d.integer(v, "max_iterations", 1) },
+		"max_iterations": func(v *node) { l.MaxIterations = d.bounded(v, "max_iterations", 1, MaxIterationsLimit) },
 		"on_exhausted":   func(v *node) { l.OnExhausted = d.oneOf(v, "on_exhausted", "fail", "continue") },
 	}) {
 		return l
@@ -282,7 +294,7 @@ func (d *decoder) mapStep(n *node, id func(*node), src *wfSource) *Map {
 				d.errorf(v.pos, "as %q must be a lowercase name (a-z, 0-9, _) other than input, steps and iteration", m.As)
 			}
 		},
-		"concurrency": func(v *node) { m.Concurrency = d.integer(v, "concurrency", 1) },
+		"concurrency": func(v *node) { m.Concurrency = d.bounded(v, "concurrency", 1, ConcurrencyLimit) },
 		"step": func(v *node) {
 			d.step(&m.Step, v, src)
 			if k := m.Step.Kind(); k != "" && k != "agent" && k != "tool" {
