@@ -70,7 +70,7 @@ type CreateTaskInput struct {
 		Definition string            `json:"definition,omitempty" maxLength:"524288" doc:"A workflow YAML to run as written instead of a loaded one (what troupe run FILE.yaml sends); checked like POST /v1/workflows/validate."`
 		Input      json.RawMessage   `json:"input" doc:"The task's input, checked against the agent's or workflow's input schema." example:"{\"text\": \"Temporal is a durable execution platform...\"}"`
 		Model      string            `json:"model,omitempty" maxLength:"200" doc:"Model to use instead of the agent's or the default."`
-		UserEmail  string            `json:"user_email,omitempty" format:"email" maxLength:"320" doc:"Stored only as a keyed hash."`
+		UserEmail  string            `json:"user_email,omitempty" format:"email" maxLength:"320" doc:"Stored only as a hash keyed per tenant, of the bare lower-case address (Alice <A@x.org> and a@x.org are the same user)."`
 		Priority   int               `json:"priority,omitempty" minimum:"0" maximum:"5" doc:"1 (highest) to 5; 0 = default (3)."`
 		Metadata   map[string]string `json:"metadata,omitempty" maxProperties:"50"`
 	}
@@ -147,7 +147,7 @@ func (s *Server) createTask(ctx context.Context, in *CreateTaskInput) (*TaskOutp
 		metadata, _ = json.Marshal(body.Metadata)
 	}
 	t, created, err := s.Store.CreateTask(ctx, store.NewTask{
-		TenantID: p.Tenant, UserIDHash: s.hashUser(body.UserEmail), Type: body.Type,
+		TenantID: p.Tenant, UserIDHash: s.userHash(p.Tenant, body.UserEmail), Type: body.Type,
 		Input: body.Input, Model: start.model, Priority: body.Priority,
 		IdempotencyKey: in.IdempotencyKey, Metadata: metadata, DefinitionHash: start.hash, Actor: p.Actor,
 	})
@@ -218,7 +218,7 @@ func (s *Server) getTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, err
 func (s *Server) listTasks(ctx context.Context, in *ListTasksInput) (*TaskList, error) {
 	tasks, next, err := s.Store.ListTasks(ctx, store.TaskFilter{
 		TenantID: who(ctx).Tenant, Status: store.Status(in.Status), Type: in.Type,
-		UserIDHash: s.hashUser(in.UserEmail), CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore,
+		UserIDHash: s.userHash(who(ctx).Tenant, in.UserEmail), CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore,
 		Limit: in.Limit, Cursor: in.Cursor,
 	})
 	if err != nil {
