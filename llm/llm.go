@@ -65,7 +65,8 @@ type Response struct {
 	// usage.cost), nil if none.
 	ReportedCost *float64 `json:"reported_cost,omitempty"`
 	FinishReason string   `json:"finish_reason"`
-	// ToolCalls are the calls the model asks for (FinishReason "tool_calls").
+	// ToolCalls are the calls the model asks for (FinishReason "tool_calls",
+	// or "length" when their arguments may be cut).
 	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
 }
 

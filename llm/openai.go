@@ -257,22 +257,27 @@ func bodySnippet(resp *http.Response) string {
 	return cmp.Or(strings.TrimSpace(string(b)), http.StatusText(resp.StatusCode))
 }
 
-// toResponse converts the provider's completion into a Response. An answer
-// with tool calls gets FinishReason "tool_calls" even from servers that
-// report "stop" for it.
+// toResponse converts the provider's completion into a Response. Tool calls
+// are read leniently, as OpenAI-compatible servers differ: a call without a
+// type is a function call, a call without an id gets "call_N" (N its
+// position) so the tool message answering it has an id to echo, and an
+// answer with tool calls gets FinishReason "tool_calls" even from servers
+// that report "stop" (a "length" or "content_filter" is kept: the arguments
+// may be cut).
 func toResponse(c *openai.ChatCompletion) (Response, error) {
 	if len(c.Choices) == 0 {
 		return Response{}, newError(http.StatusOK, "", "the provider answered without any choice", 0, nil)
 	}
 	choice := c.Choices[0]
 	var calls []ToolCall
-	for _, tc := range choice.Message.ToolCalls {
-		if tc.Type != "function" {
+	for i, tc := range choice.Message.ToolCalls {
+		if tc.Type != "function" && tc.Type != "" {
 			return Response{}, newError(http.StatusOK, "", fmt.Sprintf("the provider answered with a %q tool call; only function calls are offered", tc.Type), 0, nil)
 		}
-		calls = append(calls, ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+		id := cmp.Or(tc.ID, "call_"+strconv.Itoa(i+1))
+		calls = append(calls, ToolCall{ID: id, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
 	}
-	if len(calls) > 0 {
+	if len(calls) > 0 && (choice.FinishReason == "stop" || choice.FinishReason == "") {
 		choice.FinishReason = "tool_calls"
 	}
 	return Response{

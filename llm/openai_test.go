@@ -304,3 +304,47 @@ func TestOpenAIToolLoop(t *testing.T) {
 	}
 	require.Equal(t, req.Messages, got[2].Messages, "the provider receives the assistant tool calls and the tool messages")
 }
+
+// TestOpenAIToolCallsLeniently covers tool calls from servers that differ
+// from OpenAI: no type, no id, finish_reason "stop", and a cut answer.
+func TestOpenAIToolCallsLeniently(t *testing.T) {
+	t.Parallel()
+	answers := map[string]string{
+		"untyped": `{"finish_reason":"stop","message":{"role":"assistant","content":null,"tool_calls":[
+			{"function":{"name":"add","arguments":"{\"a\":1}"}},
+			{"id":"","type":"function","function":{"name":"now","arguments":"{}"}}]}}`,
+		"cut":    `{"finish_reason":"length","message":{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"add","arguments":"{\"a\":"}}]}}`,
+		"custom": `{"finish_reason":"tool_calls","message":{"role":"assistant","tool_calls":[{"id":"c1","type":"custom","custom":{"name":"grammar","input":"x"}}]}}`,
+	}
+	mux := http.NewServeMux()
+	for name, choice := range answers {
+		mux.HandleFunc("POST /"+name+"/chat/completions", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"id":"x","object":"chat.completion","model":"m","choices":[` + choice + `]}`))
+		})
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	chat := func(name string) (llm.Response, error) {
+		return llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/" + name}).Chat(t.Context(), userRequest("m", "hi"))
+	}
+
+	resp, err := chat("untyped")
+	require.NoError(t, err)
+	require.Equal(t, "tool_calls", resp.FinishReason)
+	require.Equal(t, []llm.ToolCall{
+		{ID: "call_1", Name: "add", Arguments: `{"a":1}`},
+		{ID: "call_2", Name: "now", Arguments: `{}`},
+	}, resp.ToolCalls, "a call without type is a function call; one without id gets its position")
+
+	resp, err = chat("cut")
+	require.NoError(t, err)
+	require.Equal(t, "length", resp.FinishReason, "arguments that may be cut are not hidden")
+	require.Equal(t, []llm.ToolCall{{ID: "c1", Name: "add", Arguments: `{"a":`}}, resp.ToolCalls)
+
+	_, err = chat("custom")
+	var lerr *llm.Error
+	require.ErrorAs(t, err, &lerr)
+	require.Equal(t, "invalid_response", lerr.Kind())
+	require.Contains(t, lerr.Message, `"custom" tool call`)
+}
