@@ -303,6 +303,12 @@ func TestOpenAIToolLoop(t *testing.T) {
 		require.JSONEq(t, string(echo.Parameters), string(r.Tools[1].Parameters))
 	}
 	require.Equal(t, req.Messages, got[2].Messages, "the provider receives the assistant tool calls and the tool messages")
+	require.Nil(t, llmtest.LastToolResults(got[0]))
+	require.Equal(t, []llm.Message{{Role: "tool", ToolCallID: "call_a", Content: "5"}}, llmtest.LastToolResults(got[1]))
+	require.Equal(t, []llm.Message{
+		{Role: "tool", ToolCallID: "call_b", Content: "6"},
+		{Role: "tool", ToolCallID: "call_c", Content: "hi"},
+	}, llmtest.LastToolResults(got[2]), "the results of the parallel calls reach the model")
 }
 
 // TestOpenAIToolCallsLeniently covers tool calls from servers that differ

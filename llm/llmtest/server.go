@@ -73,6 +73,21 @@ func (s *Server) Count() int {
 	return len(s.requests)
 }
 
+// LastToolResults returns the tool messages that end req (those after its
+// last assistant message), in order: the results of the calls the model made
+// last, nil if req does not end with any. A Handler uses it to tell the turn
+// after tool calls from a fresh one and to assert what the model received.
+func LastToolResults(req llm.Request) []llm.Message {
+	i := len(req.Messages)
+	for i > 0 && req.Messages[i-1].Role == "tool" {
+		i--
+	}
+	if i == len(req.Messages) {
+		return nil
+	}
+	return slices.Clone(req.Messages[i:])
+}
+
 // chatBody is the part of a chat completion request the fake reads.
 type chatBody struct {
 	Model               string    `json:"model"`
