@@ -183,12 +183,22 @@ func schemaName(name string) string {
 	return cmp.Or(name[:min(len(name), 64)], "output")
 }
 
+// strictUnsupported are the keywords OpenAI's strict mode refuses (with a
+// 400 for the whole request) rather than ignores.
+var strictUnsupported = []string{
+	"oneOf", "allOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
+	"minLength", "maxLength",
+	"patternProperties", "propertyNames", "unevaluatedProperties", "minProperties", "maxProperties",
+	"unevaluatedItems", "contains", "minContains", "maxContains", "uniqueItems",
+}
+
 // strictCompatible reports whether schema meets OpenAI's strict structured
-// output rules: every object lists all its properties as required and sets
-// additionalProperties to false, and no oneOf/allOf/not is used. Strict mode
-// is only asked for when it holds, so looser schemas still work.
+// output rules (for output schemas and tool parameters alike): every object
+// lists all its properties as required and sets additionalProperties to
+// false, and no keyword of strictUnsupported is used. Strict mode is only
+// asked for when it holds, so looser schemas still work.
 func strictCompatible(schema map[string]any) bool {
-	for _, k := range []string{"oneOf", "allOf", "not", "if", "patternProperties"} {
+	for _, k := range strictUnsupported {
 		if _, ok := schema[k]; ok {
 			return false
 		}

@@ -49,6 +49,8 @@ func TestParamsResponseFormat(t *testing.T) {
 		{"loose nested object", "", `{"type":"object","properties":{"inner":{"type":"object","properties":{"x":{"type":"string"}},"required":["x"]}},"required":["inner"],"additionalProperties":false}`, "output", false},
 		{"loose definition", "", `{"$defs":{"d":{"type":"object","additionalProperties":true}},"type":"object","properties":{},"additionalProperties":false}`, "output", false},
 		{"oneOf", "", `{"oneOf":[{"type":"string"}]}`, "output", false},
+		{"string length", "", `{"type":"object","properties":{"code":{"type":"string","minLength":3}},"required":["code"],"additionalProperties":false}`, "output", false},
+		{"unique items", "", `{"type":"array","items":{"type":"string"},"uniqueItems":true}`, "output", false},
 		{"long name", strings.Repeat("n", 80), `{"type":"string"}`, strings.Repeat("n", 64), true},
 	}
 	for _, tc := range tests {
@@ -100,9 +102,11 @@ func TestParamsTools(t *testing.T) {
 	c := NewOpenAI(OpenAIConfig{APIKey: "k"})
 	strict := `{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"}},"required":["a","b"],"additionalProperties":false}`
 	loose := `{"type":"object","properties":{"text":{"type":"string"}}}`
+	bounded := `{"type":"object","properties":{"text":{"type":"string","maxLength":9}},"required":["text"],"additionalProperties":false}`
 	got := body(t, c, Request{Model: "gpt-4o", Messages: []Message{{Role: "user", Content: "hi"}}, Tools: []ToolSpec{
 		{Name: "add", Description: "Add two integers.", Parameters: json.RawMessage(strict)},
 		{Name: "echo-v2", Parameters: json.RawMessage(loose)},
+		{Name: "short_echo", Parameters: json.RawMessage(bounded)},
 		{Name: "now"},
 	}})
 	raw, err := json.Marshal(got["tools"])
@@ -110,6 +114,7 @@ func TestParamsTools(t *testing.T) {
 	require.JSONEq(t, `[
 		{"type":"function","function":{"name":"add","description":"Add two integers.","parameters":`+strict+`,"strict":true}},
 		{"type":"function","function":{"name":"echo-v2","parameters":`+loose+`}},
+		{"type":"function","function":{"name":"short_echo","parameters":`+bounded+`}},
 		{"type":"function","function":{"name":"now"}}
 	]`, string(raw), "strict only where the schema allows it")
 
