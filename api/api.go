@@ -87,7 +87,7 @@ func Config() huma.Config {
 
 // Register adds every /v1 operation to api.
 func (s *Server) Register(api huma.API) {
-	api.UseMiddleware(s.authenticate(api), refuseUnstorableText(api))
+	api.UseMiddleware(limitBody(api), s.authenticate(api), refuseUnstorableText(api))
 	s.registerTasks(api)
 	s.registerChildren(api)
 	s.registerSignals(api)

@@ -67,7 +67,9 @@ func (s *Server) registerDefinitions(api huma.API) {
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "validateWorkflow", Method: http.MethodPost, Path: "/v1/workflows/validate",
-		Summary: "Validate a workflow or agent YAML", Description: "Runs the checks of `troupe validate` on the posted YAML (the loaded agents may be referenced). Answers 200 with valid and the problems, each at a line and column.", Tags: []string{"workflows"},
+		Summary: "Validate a workflow or agent YAML", Description: "Runs the checks of `troupe validate` on the posted YAML (the loaded agents may be referenced). Answers 200 with valid and the problems, each at a line and column; 413 for a YAML over 1 MiB.", Tags: []string{"workflows"},
+		// A raw body gets no limit from Huma: one byte over a definition's.
+		MaxBodyBytes: maxDefinitionBytes + 1, BodyReadTimeout: definitionReadTimeout,
 	}, func(ctx context.Context, in *ValidateInput) (*ValidateOutput, error) {
 		found, err := definitions.Validate(s.Catalog, map[string][]byte{"posted.yaml": in.RawBody})
 		out := &ValidateOutput{}

@@ -125,32 +125,63 @@ func newAPI(cfg config, st *store.Store, tc client.Client, catalog *definitions.
 	}
 }
 
+// httpLimits bound the connections of troupe's HTTP servers.
+type httpLimits struct {
+	// ReadHeader bounds the reading of a request's headers.
+	ReadHeader time.Duration
+	// Read bounds the reading of a whole request, body included. Event
+	// streams lift it once their request is read.
+	Read time.Duration
+	// Write bounds the writing of a response; each event of a stream sets a
+	// write deadline of its own.
+	Write time.Duration
+	// Idle bounds the wait for the next request on a kept-alive connection.
+	Idle time.Duration
+	// Shutdown bounds the wait for requests in flight once ctx ends.
+	Shutdown time.Duration
+}
+
+// defaultHTTPLimits are the limits of serveHTTP: bodies are at most 1 MiB.
+func defaultHTTPLimits() httpLimits {
+	return httpLimits{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second, Idle: 2 * time.Minute, Shutdown: 10 * time.Second}
+}
+
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
 func serveHTTP(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	logger.Info("API listening", "url", "http://"+ln.Addr().String(), "docs", "http://"+ln.Addr().String()+"/docs")
+	return serveListener(ctx, ln, h, defaultHTTPLimits())
+}
+
+// serveListener serves h on ln within limits until ctx ends, then shuts
+// down gracefully.
+func serveListener(ctx context.Context, ln net.Listener, h http.Handler, limits httpLimits) error {
 	// Event streams end when the server starts shutting down: Shutdown
 	// does not wait for them.
 	stopping := make(chan struct{})
 	srv := &http.Server{
-		Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return api.WithShutdown(context.Background(), stopping) },
+		Handler:           h,
+		ReadHeaderTimeout: limits.ReadHeader,
+		ReadTimeout:       limits.Read,
+		WriteTimeout:      limits.Write,
+		IdleTimeout:       limits.Idle,
+		BaseContext:       func(net.Listener) context.Context { return api.WithShutdown(context.Background(), stopping) },
 	}
 	srv.RegisterOnShutdown(func() { close(stopping) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("API listening", "url", "http://"+ln.Addr().String(), "docs", "http://"+ln.Addr().String()+"/docs")
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limits.Shutdown)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+		return fmt.Errorf("shut down HTTP server: %w", err)
 	}
 	return nil
 }
