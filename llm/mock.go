@@ -39,15 +39,17 @@ const (
 // Tools. When the request offers tools and no "tool" message follows the
 // last user message, the mock calls tools instead of answering: Content is
 // empty, FinishReason "tool_calls", and ToolCalls holds one call per
-// "@NAME" in the last user message that names an offered tool (an @ that
-// does not follow a letter, digit or underscore), all of them in order, so
-// several mentions make parallel calls. "@NAME {json object}" on the same
-// line gives the call's arguments as written (compacted, not checked against
-// the tool's schema); otherwise the arguments are the minimal object valid
-// against the tool's parameters, as for OutputSchema but with strings
-// "mock" ("{}" for a tool without parameters). With no mention at all, the
-// mock calls the first offered tool with minimal arguments. Call ids are
-// "call_DIGEST_N", N counting from 1 within the answer.
+// "@NAME" in the last user message that names an offered tool exactly (an @
+// that does not follow a letter, digit or underscore, NAME running as long
+// as letters, digits, _ and - do), all of them in order, so several
+// mentions make parallel calls. "@NAME {json object}" on the same line gives
+// the call's arguments as written (compacted, not checked against the
+// tool's schema; mentions inside it are not calls); otherwise the arguments
+// are the minimal object valid against the tool's parameters, as for
+// OutputSchema but with strings "mock" ("{}" for a tool without
+// parameters). With no mention at all, the mock calls the first offered
+// tool with minimal arguments. Call ids are "call_DIGEST_N", N counting
+// from 1 within the answer.
 //
 // Once "tool" messages follow the last user message, the mock gives its
 // final answer, as above with " (tools: NAME → RESULT; ...)" appended to

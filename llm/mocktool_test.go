@@ -61,6 +61,9 @@ func TestMockToolMentionWithArguments(t *testing.T) {
 
 	resp = mockChat(t, toolRequest(`@add {"a": "two"} is taken as written`))
 	requireCalls(t, resp, [2]string{"add", `{"a":"two"}`})
+
+	resp = mockChat(t, toolRequest(`(@add{"a":1,"b":1}) @echo {"text": "broken}`))
+	requireCalls(t, resp, [2]string{"add", `{"a":1,"b":1}`}, [2]string{"echo", `{"text":"mockxx"}`}) // invalid JSON: minimal arguments
 }
 
 func TestMockToolMentionWithoutArguments(t *testing.T) {
@@ -80,6 +83,7 @@ func TestMockToolNoMention(t *testing.T) {
 		"What is 2 + 3?",
 		"Mail bob@echo.example, ask @nobody", // an @ after a letter and an unknown tool are no mentions
 		"@ADD is another name",
+		"@add-on and @adds name no offered tool",
 	} {
 		resp := mockChat(t, toolRequest(text))
 		requireCalls(t, resp, [2]string{"add", `{"a":0,"b":1}`})
