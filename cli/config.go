@@ -38,6 +38,7 @@ type config struct {
 	ToolQueue         string // TROUPE_TOOL_QUEUE: `troupe worker` polls this tool queue only
 	StopTimeout       string // TROUPE_WORKER_STOP_TIMEOUT: how long a stopping worker lets activities finish
 	Concurrency       string // TROUPE_ACTIVITY_CONCURRENCY: activities a worker runs at once
+	Retention         string // TROUPE_RETENTION: how long the details of finished tasks are kept (0 = for ever)
 
 	// getenv reads the environment at call time: tools resolve their ${VAR}
 	// secrets with it, inside activities.
@@ -69,6 +70,7 @@ func loadConfig(getenv func(string) string) config {
 		ToolQueue:         getenv("TROUPE_TOOL_QUEUE"),
 		StopTimeout:       cmp.Or(getenv("TROUPE_WORKER_STOP_TIMEOUT"), "30s"),
 		Concurrency:       getenv("TROUPE_ACTIVITY_CONCURRENCY"),
+		Retention:         cmp.Or(getenv("TROUPE_RETENTION"), "0"),
 		getenv:            getenv,
 	}
 	c.APIKey = getenv("TROUPE_API_KEY")
@@ -95,7 +97,19 @@ func (c config) validate() error {
 	if _, err := c.workerOptions(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.retention(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// retention reads TROUPE_RETENTION.
+func (c config) retention() (time.Duration, error) {
+	d, err := time.ParseDuration(c.Retention)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("TROUPE_RETENTION is %q; use a duration such as 720h, or 0 to keep everything", c.Retention)
+	}
+	return d, nil
 }
 
 // workerOptions reads the worker settings.

@@ -93,6 +93,10 @@ func runWithWorker(ctx context.Context, cfg config, stderr io.Writer, service st
 		return err
 	}
 	defer w.Stop()
+	if retention, _ := cfg.retention(); retention > 0 { // checked by validate
+		stop := (&store.Cleaner{Store: p.store, Retention: retention, Logger: p.logger}).Start(ctx)
+		defer stop()
+	}
 	return serve(p)
 }
 

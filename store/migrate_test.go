@@ -3,12 +3,15 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io/fs"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/troupe-dev/troupe/migrations"
 	"github.com/troupe-dev/troupe/store"
 	"github.com/troupe-dev/troupe/store/storetest"
 )
@@ -29,6 +32,10 @@ func TestMigrateUpDownStatus(t *testing.T) {
 	ctx := t.Context()
 	url := storetest.NewEmptyDB(t)
 
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	require.NoError(t, err)
+	latest := fmt.Sprintf("schema at version %d", len(names))
+
 	var out bytes.Buffer
 	require.NoError(t, store.Migrate(ctx, url, "status", &out))
 	require.Regexp(t, `(?m)^1\s+pending\s+-\s+00001_init\.sql$`, out.String())
@@ -38,7 +45,7 @@ func TestMigrateUpDownStatus(t *testing.T) {
 	require.NoError(t, store.Migrate(ctx, url, "up", &out))
 	require.Contains(t, out.String(), "00001_init.sql")
 	require.Contains(t, out.String(), "00002_tools.sql")
-	require.Contains(t, out.String(), "schema at version 2")
+	require.Contains(t, out.String(), latest)
 	for _, table := range []string{"tasks", "subtasks", "llm_calls", "task_events", "audit_logs", "api_keys", "blobs", "tool_calls", "messages"} {
 		require.True(t, tableExists(t, url, table), table)
 	}
@@ -49,19 +56,22 @@ func TestMigrateUpDownStatus(t *testing.T) {
 
 	out.Reset()
 	require.NoError(t, store.Migrate(ctx, url, "up", &out), "up with nothing pending")
-	require.Contains(t, out.String(), "schema at version 2")
+	require.Contains(t, out.String(), latest)
 
-	// Down rolls back one migration at a time.
-	out.Reset()
-	require.NoError(t, store.Migrate(ctx, url, "down", &out))
-	require.Contains(t, out.String(), "down 00002_tools.sql")
-	require.False(t, tableExists(t, url, "tool_calls"))
-	require.True(t, tableExists(t, url, "tasks"))
-	out.Reset()
-	require.NoError(t, store.Migrate(ctx, url, "down", &out))
-	require.Contains(t, out.String(), "down 00001_init.sql")
-	require.False(t, tableExists(t, url, "tasks"))
-	require.False(t, tableExists(t, url, "audit_logs"))
+	// Down rolls back one migration at a time, the latest first.
+	for i := len(names) - 1; i >= 0; i-- {
+		out.Reset()
+		require.NoError(t, store.Migrate(ctx, url, "down", &out))
+		require.Contains(t, out.String(), "down "+names[i])
+		switch names[i] {
+		case "00002_tools.sql":
+			require.False(t, tableExists(t, url, "tool_calls"))
+			require.True(t, tableExists(t, url, "tasks"))
+		case "00001_init.sql":
+			require.False(t, tableExists(t, url, "tasks"))
+			require.False(t, tableExists(t, url, "audit_logs"))
+		}
+	}
 	require.ErrorContains(t, store.Migrate(ctx, url, "down", &out), "no migration to roll back")
 
 	out.Reset()
