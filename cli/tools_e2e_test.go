@@ -66,16 +66,6 @@ func (s *orderServer) requests() []orderRequest {
 	return slices.Clone(s.seen)
 }
 
-// toolMessages are the tool results a request carries after its last
-// assistant message.
-func toolMessages(req llm.Request) []llm.Message {
-	var out []llm.Message
-	for i := len(req.Messages) - 1; i >= 0 && req.Messages[i].Role == "tool"; i-- {
-		out = append([]llm.Message{req.Messages[i]}, out...)
-	}
-	return out
-}
-
 // firstUser is the first user message of a request: the scenario's marker.
 func firstUser(req llm.Request) string {
 	for _, m := range req.Messages {
@@ -169,7 +159,7 @@ steps:
 	}
 
 	fake := llmtest.NewServer(t, func(_ int, req llm.Request) llmtest.Reply {
-		user, results := firstUser(req), toolMessages(req)
+		user, results := firstUser(req), llmtest.LastToolResults(req)
 		answer := func() llmtest.Reply {
 			var parts []string
 			for _, m := range results {
@@ -258,7 +248,7 @@ steps:
 				continue
 			}
 			sawTools = sawTools || slices.Contains(toolNames(req), "lookup_order")
-			sawResult = sawResult || len(toolMessages(req)) == 1 && strings.Contains(toolMessages(req)[0].Content, "shipped")
+			sawResult = sawResult || len(llmtest.LastToolResults(req)) == 1 && strings.Contains(llmtest.LastToolResults(req)[0].Content, "shipped")
 		}
 		require.True(t, sawTools && sawResult)
 		require.Contains(t, s.eventKinds(t, task.ID), "tool_call.finished")

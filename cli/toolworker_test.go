@@ -76,10 +76,10 @@ http:
 `), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(defs, "agent.yaml"), []byte("name: inspector\ntools: [inspect]\n"), 0o644))
 	fake := llmtest.NewServer(t, func(_ int, req llm.Request) llmtest.Reply {
-		if len(toolMessages(req)) == 0 {
+		if len(llmtest.LastToolResults(req)) == 0 {
 			return llmtest.Reply{ToolCalls: []llm.ToolCall{call("k1", "inspect", `{}`)}}
 		}
-		return llmtest.Reply{Content: "host says " + toolMessages(req)[0].Content}
+		return llmtest.Reply{Content: "host says " + llmtest.LastToolResults(req)[0].Content}
 	})
 	s := startDev(t, fake, map[string]string{"TROUPE_DEFINITIONS": defs})
 	doomed := startToolWorker(t, s)

@@ -16,6 +16,7 @@ import (
 	"github.com/troupe-dev/troupe/activities"
 	"github.com/troupe-dev/troupe/definitions"
 	"github.com/troupe-dev/troupe/llm"
+	"github.com/troupe-dev/troupe/llm/llmtest"
 	"github.com/troupe-dev/troupe/store"
 )
 
@@ -76,19 +77,10 @@ func toolCalls(calls ...llm.ToolCall) activities.CallResult {
 	return activities.CallResult{Message: llm.Message{ToolCalls: calls}}
 }
 
-// toolResults are the tool messages after the last assistant message.
-func toolResults(req llm.Request) []llm.Message {
-	var out []llm.Message
-	for i := len(req.Messages) - 1; i >= 0 && req.Messages[i].Role == "tool"; i-- {
-		out = append([]llm.Message{req.Messages[i]}, out...)
-	}
-	return out
-}
-
 func TestToolLoopRunsParallelCallsAndAnswers(t *testing.T) {
 	t.Parallel()
 	b := setupTools(t, func(req llm.Request) activities.CallResult {
-		if res := toolResults(req); len(res) > 0 {
+		if res := llmtest.LastToolResults(req); len(res) > 0 {
 			return reply(fmt.Sprintf("%s + %s", res[0].Content, res[1].Content))
 		}
 		return toolCalls(
@@ -125,7 +117,7 @@ func TestToolLoopRunsParallelCallsAndAnswers(t *testing.T) {
 func TestToolLoopTellsTheModelWhatWentWrong(t *testing.T) {
 	t.Parallel()
 	b := setupTools(t, func(req llm.Request) activities.CallResult {
-		if res := toolResults(req); len(res) > 0 {
+		if res := llmtest.LastToolResults(req); len(res) > 0 {
 			var all []string
 			for _, m := range res {
 				all = append(all, m.Content)
@@ -187,7 +179,7 @@ func TestToolLoopWaitsForApproval(t *testing.T) {
 		t.Run(fmt.Sprint("approved=", approve), func(t *testing.T) {
 			t.Parallel()
 			b := setupTools(t, func(req llm.Request) activities.CallResult {
-				if res := toolResults(req); len(res) > 0 {
+				if res := llmtest.LastToolResults(req); len(res) > 0 {
 					return reply(res[0].Content)
 				}
 				return toolCalls(llm.ToolCall{ID: "x", Name: "lookup", Arguments: `{"id": "1"}`})
