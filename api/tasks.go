@@ -64,7 +64,7 @@ func (s *Server) task(t store.Task) Task {
 
 // CreateTaskInput is the request of createTask.
 type CreateTaskInput struct {
-	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Retrying a request with the same key returns the same task instead of starting a second one."`
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Retrying a request with the same key returns the same task (200) instead of starting a second one; the same key with a different body is a 422. A key is the tenant's for as long as its task is kept."`
 	Body           struct {
 		Type       string            `json:"type" minLength:"1" maxLength:"200" doc:"An agent name (e.g. summarize, chat) or workflow:<name>. With a definition, workflow:<the definition's name>." example:"summarize"`
 		Definition string            `json:"definition,omitempty" maxLength:"524288" doc:"A workflow YAML to run as written instead of a loaded one (what troupe run FILE.yaml sends); checked like POST /v1/workflows/validate."`
@@ -141,6 +141,12 @@ func (s *Server) createTask(ctx context.Context, in *CreateTaskInput) (*TaskOutp
 	if err != nil {
 		return nil, err
 	}
+	var hash string
+	if in.IdempotencyKey != "" {
+		if hash, err = requestHash(body); err != nil {
+			return nil, s.fail(ctx, "task", err)
+		}
+	}
 	p := who(ctx)
 	var metadata json.RawMessage
 	if len(body.Metadata) > 0 {
@@ -149,7 +155,7 @@ func (s *Server) createTask(ctx context.Context, in *CreateTaskInput) (*TaskOutp
 	t, created, err := s.Store.CreateTask(ctx, store.NewTask{
 		TenantID: p.Tenant, UserIDHash: s.userHash(p.Tenant, body.UserEmail), Type: body.Type,
 		Input: body.Input, Model: start.model, Priority: body.Priority,
-		IdempotencyKey: in.IdempotencyKey, Metadata: metadata, DefinitionHash: start.hash, Actor: p.Actor,
+		IdempotencyKey: in.IdempotencyKey, RequestHash: hash, Metadata: metadata, DefinitionHash: start.hash, Actor: p.Actor,
 	})
 	if err != nil {
 		return nil, s.fail(ctx, "task", err)

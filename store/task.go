@@ -50,6 +50,10 @@ type NewTask struct {
 	Model          string
 	Priority       int
 	IdempotencyKey string
+	// RequestHash is the hash of the request IdempotencyKey is bound to
+	// (what the caller makes it of): a replay of the key with another hash
+	// is refused with ErrInvalid.
+	RequestHash    string
 	Metadata       json.RawMessage
 	DefinitionHash string
 	ParentID       *uuid.UUID
@@ -99,9 +103,10 @@ func scanTask(row pgx.Row) (Task, error) {
 // insertTask does nothing when the id or the tenant's idempotency key is already used.
 const insertTask = `
 INSERT INTO tasks (id, tenant_id, user_id_hash, type, status, input, model, priority,
-	idempotency_key, metadata, definition_hash, parent_id, workflow_id, created_at, updated_at)
+	idempotency_key, metadata, definition_hash, parent_id, workflow_id, created_at, updated_at,
+	idempotency_hash)
 VALUES ($1, $2, NULLIF($3, ''), $4, 'pending', $5, NULLIF($6, ''), $7,
-	NULLIF($8, ''), $9, NULLIF($10, ''), $11, $12, $13, $13)
+	NULLIF($8, ''), $9, NULLIF($10, ''), $11, $12, $13, $13, NULLIF($14, ''))
 ON CONFLICT DO NOTHING
 RETURNING ` + taskColumns
 
@@ -114,7 +119,9 @@ const selectTask = `SELECT ` + taskColumns + ` FROM tasks WHERE id = $1`
 
 // CreateTask inserts a pending task (workflow id "task-<id>") with its task_created audit row
 // and "created" event, in one transaction. When the tenant already used t.IdempotencyKey (or
-// t.ID), it returns the existing task and created=false, also under concurrent duplicates.
+// t.ID), it returns the existing task and created=false, also under concurrent duplicates;
+// but ErrInvalid when the key was used with another t.RequestHash. A key is the tenant's
+// for as long as its task row exists.
 func (s *Store) CreateTask(ctx context.Context, t NewTask) (task Task, created bool, err error) {
 	if t.TenantID == "" || t.Type == "" {
 		return Task{}, false, fmt.Errorf("%w: a task needs a tenant and a type", ErrInvalid)
@@ -127,7 +134,7 @@ func (s *Store) CreateTask(ctx context.Context, t NewTask) (task Task, created b
 		var err error
 		task, err = scanTask(tx.QueryRow(ctx, insertTask, t.ID, t.TenantID, t.UserIDHash, t.Type,
 			nullJSON(t.Input), t.Model, t.Priority, t.IdempotencyKey, nullJSON(t.Metadata),
-			t.DefinitionHash, t.ParentID, WorkflowID(t.ID), now))
+			t.DefinitionHash, t.ParentID, WorkflowID(t.ID), now, t.RequestHash))
 		if errors.Is(err, pgx.ErrNoRows) {
 			task, err = existingTask(ctx, tx, t)
 			return err
@@ -150,7 +157,10 @@ func (s *Store) CreateTask(ctx context.Context, t NewTask) (task Task, created b
 	return task, created, nil
 }
 
-// existingTask returns the task whose insert conflicted with t.
+const selectIdempotencyHash = `SELECT COALESCE(idempotency_hash, '') FROM tasks WHERE id = $1`
+
+// existingTask returns the task whose insert conflicted with t, or ErrInvalid when it
+// conflicted on an idempotency key bound to another request.
 func existingTask(ctx context.Context, q querier, t NewTask) (Task, error) {
 	var row pgx.Row
 	if t.IdempotencyKey != "" {
@@ -164,6 +174,18 @@ func existingTask(ctx context.Context, q querier, t NewTask) (Task, error) {
 	}
 	if err != nil {
 		return Task{}, fmt.Errorf("select existing task: %w", err)
+	}
+	if t.IdempotencyKey == "" {
+		return task, nil
+	}
+	var hash string
+	if err := q.QueryRow(ctx, selectIdempotencyHash, task.ID).Scan(&hash); err != nil {
+		return Task{}, fmt.Errorf("select idempotency hash: %w", err)
+	}
+	// Tasks from before the hash was stored have none: they are not checked.
+	if hash != "" && hash != t.RequestHash {
+		return Task{}, fmt.Errorf("%w: the Idempotency-Key %q was used for another request (task %s); use a new key for a new request",
+			ErrInvalid, t.IdempotencyKey, task.ID)
 	}
 	return task, nil
 }
