@@ -5,9 +5,6 @@ package api
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -190,14 +187,4 @@ func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
-}
-
-// hashUser returns the keyed hash stored in place of a user's email.
-func (s *Server) hashUser(email string) string {
-	if email == "" {
-		return ""
-	}
-	mac := hmac.New(sha256.New, s.HashKey)
-	mac.Write([]byte(strings.ToLower(strings.TrimSpace(email))))
-	return hex.EncodeToString(mac.Sum(nil))
 }
