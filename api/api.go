@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 
@@ -67,8 +68,10 @@ func (s *Server) Handler() http.Handler {
 	if s.Tracer == nil {
 		return r
 	}
+	// The route is known once chi has routed the request: observe names
+	// the span then.
 	return otelhttp.NewHandler(r, "troupe.api", otelhttp.WithTracerProvider(s.Tracer),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))
 }
 
 // Config is the Huma configuration of the API (OpenAPI 3.1 at /openapi.json,
@@ -152,7 +155,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-// observe records the duration of each request by route pattern.
+// observe records the duration of each request by route pattern, and names
+// the request's span by it: never by the path, which holds ids.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -162,6 +166,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 			route = rc.RoutePattern()
 		}
+		span := trace.SpanFromContext(r.Context())
+		span.SetName(r.Method + " " + route)
+		span.SetAttributes(semconv.HTTPRoute(route))
 		s.Metrics.ObserveHTTP(r.Method, route, rec.status, time.Since(start))
 	})
 }

@@ -277,12 +277,15 @@ func TestRequestsAreTraced(t *testing.T) {
 	b := setup(t)
 	spans := tracetest.NewSpanRecorder()
 	b.server.Tracer = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	rec := httptest.NewRecorder()
-	b.server.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/tasks", nil))
-	require.Equal(t, http.StatusOK, rec.Code)
+	for _, path := range []string{"/v1/tasks", "/v1/tasks/" + uuid.NewString()} {
+		rec := httptest.NewRecorder()
+		b.server.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	}
 	ended := spans.Ended()
-	require.Len(t, ended, 1)
+	require.Len(t, ended, 2)
+	// Spans are named by route pattern, never by a path holding an id.
 	require.Equal(t, "GET /v1/tasks", ended[0].Name())
+	require.Equal(t, "GET /v1/tasks/{id}", ended[1].Name())
 }
 
 func TestOpenAPIAndHealth(t *testing.T) {

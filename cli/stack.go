@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +66,8 @@ func dialTemporal(ctx context.Context, cfg config, tp trace.TracerProvider, logg
 
 // newActivities builds the activities with their LLM providers. Without an
 // OpenAI key only the offline mock model is available, and a warning says so.
+// Metrics label LLM calls by model only for the models of the price table
+// and the default model.
 func newActivities(cfg config, st *store.Store, tp trace.TracerProvider, metrics *telemetry.Metrics, logger *slog.Logger) (*activities.Activities, error) {
 	prices := llm.DefaultPrices()
 	if cfg.Prices != "" {
@@ -86,7 +90,7 @@ func newActivities(cfg config, st *store.Store, tp trace.TracerProvider, metrics
 		Store:   st,
 		LLM:     llm.NewRouter(openai, llm.NewMock()),
 		Prices:  prices,
-		Metrics: metrics,
+		Metrics: metrics.WithModels(append(slices.Collect(maps.Keys(prices)), cfg.DefaultModel)...),
 	}, nil
 }
 

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // startHTTP serves h with short limits on a local port and returns its address.
@@ -74,4 +77,31 @@ func TestHTTPServerBoundsSlowAndIdleConnections(t *testing.T) {
 		require.NoError(t, resp.Body.Close())
 		requireClosedWithin(t, conn, 3*time.Second)
 	})
+}
+
+func TestActivitiesLabelOnlyPricedAndDefaultModels(t *testing.T) {
+	t.Parallel()
+	reg, metrics := newRegistry()
+	acts, err := newActivities(config{DefaultModel: "my-local-model"}, nil, noop.NewTracerProvider(), metrics, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	for _, model := range []string{"my-local-model", "gpt-4o-mini", "mock", "chosen-by-a-client"} {
+		acts.Metrics.ObserveLLMCall(model, "openai", nil, time.Second, 1, 1, 0)
+	}
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	var models []string
+	for _, f := range families {
+		if f.GetName() != "troupe_llm_calls_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "model" {
+					models = append(models, l.GetValue())
+				}
+			}
+		}
+	}
+	slices.Sort(models)
+	require.Equal(t, []string{"gpt-4o-mini", "mock", "my-local-model", "other"}, models)
 }

@@ -5,7 +5,9 @@ package telemetry
 
 import (
 	"errors"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +26,14 @@ type Metrics struct {
 	httpRequests   *prometheus.HistogramVec
 	toolCalls      *prometheus.CounterVec
 	toolLatency    *prometheus.HistogramVec
+	// models are the model names used as labels; any other model is
+	// labelled OtherModel.
+	models map[string]bool
 }
+
+// OtherModel labels the LLM calls of models the metrics do not know: a
+// client chooses the model of a task, and every label value is a series.
+const OtherModel = "other"
 
 // NewMetrics creates the metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -65,6 +74,38 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// WithModels returns metrics that label LLM calls with their model only
+// for the models named in known (the price table's and the default model),
+// and with OtherModel for any other. They share m's collectors. Metrics
+// not made by WithModels label every model OtherModel.
+func (m *Metrics) WithModels(known ...string) *Metrics {
+	if m == nil {
+		return nil
+	}
+	out := *m
+	out.models = make(map[string]bool, len(known))
+	for _, name := range known {
+		out.models[name] = true
+	}
+	return &out
+}
+
+// modelLabel returns the label of model: model itself, or the known model
+// it is a provider-prefixed ("openai/gpt-4o") or dated snapshot
+// ("gpt-4o-2024-08-06") name of, else OtherModel.
+func (m *Metrics) modelLabel(model string) string {
+	bare := model[strings.LastIndex(model, "/")+1:]
+	for _, name := range []string{model, bare, snapshotDate.ReplaceAllString(bare, "")} {
+		if m.models[name] {
+			return name
+		}
+	}
+	return OtherModel
+}
+
+// snapshotDate is the date a provider appends to the model it reports.
+var snapshotDate = regexp.MustCompile(`-\d{4}-\d{2}-\d{2}$`)
+
 // ObserveSubmit counts a task accepted by the API.
 func (m *Metrics) ObserveSubmit(taskType string) {
 	if m == nil {
@@ -94,6 +135,7 @@ func (m *Metrics) ObserveLLMCall(model, provider string, err error, latency time
 	case err != nil:
 		outcome = "error"
 	}
+	model = m.modelLabel(model)
 	m.llmCalls.WithLabelValues(model, provider, outcome).Inc()
 	m.llmLatency.WithLabelValues(model).Observe(latency.Seconds())
 	m.llmTokens.WithLabelValues(model, "input").Add(float64(in))
