@@ -14,11 +14,11 @@ import (
 
 const insertBlob = `
 INSERT INTO blobs (ref, task_id, data, created_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (ref) DO UPDATE SET task_id = EXCLUDED.task_id, created_at = EXCLUDED.created_at`
+ON CONFLICT (ref) DO UPDATE SET task_id = EXCLUDED.task_id`
 
 // PutBlob stores a JSON value too large for Temporal history and returns its ref, the sha256
-// hex of data. Storing the same content again keeps one copy; taskID and the time record the
-// last task that stored it, so that retention keeps the blob while that task needs it.
+// hex of data. Storing the same content again keeps one copy, its time the first store; taskID
+// records the last task that stored it, so that retention keeps the blob while that task needs it.
 func (s *Store) PutBlob(ctx context.Context, taskID uuid.UUID, data json.RawMessage) (string, error) {
 	if len(data) == 0 {
 		return "", fmt.Errorf("%w: empty blob", ErrInvalid)

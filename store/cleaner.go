@@ -22,7 +22,8 @@ type Cleaner struct {
 	Interval time.Duration
 	// BatchSize bounds the rows one statement deletes (default 1000).
 	BatchSize int
-	Logger    *slog.Logger
+	// Logger (required) receives a line for each pass that deleted rows or failed.
+	Logger *slog.Logger
 
 	// cleanedBefore is the end of the finish window of the last complete
 	// pass: detail rows of tasks finished earlier are gone already.
@@ -57,7 +58,8 @@ func (c *Cleaner) run(ctx context.Context) {
 	}
 }
 
-// Clean makes one pass: it deletes batches until none comes back full.
+// Clean makes one pass: it deletes batches until none comes back full. It is
+// not safe for concurrent use with itself or Start.
 func (c *Cleaner) Clean(ctx context.Context) error {
 	limit := cmp.Or(c.BatchSize, 1000)
 	before := c.Store.now().Add(-c.Retention)

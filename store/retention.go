@@ -54,11 +54,12 @@ var expiredDeletes = []struct {
 		func(e *Expired) *int64 { return &e.ToolCalls }},
 }
 
-// deleteExpiredBlobs removes at most $2 blobs last stored before $1 that no
+// deleteExpiredBlobs removes at most $2 blobs first stored before $1 that no
 // task may still need: the task that last stored the blob finished before $1
-// (or is gone), and no task that is unfinished or finished since the blob was
-// stored mentions its ref in its output or in a subtask's output (a YAML
-// workflow's output shows a large step output as {"$ref": "<ref>"}).
+// (or is gone), and no task finished since the blob was first stored mentions
+// its ref in its output or in a subtask's output (a YAML workflow's output
+// shows a large step output as {"$ref": "<ref>"}; a task can only refer to a
+// blob it stored, so it finished after the first store).
 const deleteExpiredBlobs = `
 DELETE FROM blobs WHERE ref IN (
 	SELECT b.ref FROM blobs b
@@ -67,7 +68,7 @@ DELETE FROM blobs WHERE ref IN (
 		SELECT 1 FROM tasks t WHERE t.id = b.task_id AND (t.finished_at IS NULL OR t.finished_at >= $1))
 	AND NOT EXISTS (
 		SELECT 1 FROM tasks t
-		WHERE (t.finished_at IS NULL OR t.finished_at >= b.created_at)
+		WHERE t.finished_at >= b.created_at
 		AND (strpos(t.output::text, b.ref) > 0
 			OR EXISTS (SELECT 1 FROM subtasks s WHERE s.task_id = t.id AND strpos(s.output::text, b.ref) > 0)))
 	ORDER BY b.created_at
@@ -75,7 +76,7 @@ DELETE FROM blobs WHERE ref IN (
 
 // DeleteExpired removes, in one bounded batch, the task_events, llm_calls,
 // messages and tool_calls of tasks that finished in [from, before), at most
-// limit rows per table, and at most limit blobs last stored before before
+// limit rows per table, and at most limit blobs first stored before before
 // that no task still needs. Each table is a statement of its own, so locks are
 // short. A table whose count equals limit may hold more: call again until
 // none does. Tasks, subtasks and audit_logs are never deleted.

@@ -56,7 +56,12 @@ func TestRetention(t *testing.T) {
 	// Finished long ago too, but its output refers to a blob of the first: that blob stays.
 	kept, err := b.store.PutBlob(b.ctx, old.ID, json.RawMessage(`{"large":"step output"}`))
 	require.NoError(t, err)
+	inStep, err := b.store.PutBlob(b.ctx, old.ID, json.RawMessage(`{"large":"agent answer"}`))
+	require.NoError(t, err)
 	referrer, _ := b.withDetails(t)
+	step, err := b.store.StartSubtask(b.ctx, store.Subtask{TaskID: referrer.ID, Key: "step"})
+	require.NoError(t, err)
+	require.NoError(t, b.store.FinishSubtask(b.ctx, step.ID, store.StatusCompleted, "", json.RawMessage(`{"$ref":"`+inStep+`"}`), ""))
 	require.NoError(t, b.store.FinishTask(b.ctx, referrer.ID, "run-1", store.StatusCompleted, json.RawMessage(`{"report":{"$ref":"`+kept+`"}}`), ""))
 	// Started long ago and still running: everything stays.
 	running, runningBlob := b.withDetails(t)
@@ -106,7 +111,7 @@ func TestRetention(t *testing.T) {
 
 	_, err = b.store.GetBlob(b.ctx, oldBlob)
 	require.ErrorIs(t, err, store.ErrNotFound, "an old blob nothing refers to goes")
-	for _, ref := range []string{kept, shared, runningBlob, recentBlob} {
+	for _, ref := range []string{kept, inStep, shared, runningBlob, recentBlob} {
 		_, err = b.store.GetBlob(b.ctx, ref)
 		require.NoError(t, err, "blob %s stays", ref)
 	}
