@@ -119,14 +119,26 @@ func loadCatalog(cfg config) (*definitions.Catalog, error) {
 	return definitions.LoadDir(cfg.Definitions)
 }
 
-// newAPI builds the API server.
+// newAPI builds the API server. It serves /metrics only when metricsOnAPI.
 func newAPI(cfg config, st *store.Store, tc client.Client, catalog *definitions.Catalog, reg *prometheus.Registry, metrics *telemetry.Metrics, tp trace.TracerProvider, logger *slog.Logger) *api.Server {
-	return &api.Server{
+	srv := &api.Server{
 		Store: st, Temporal: tc, Catalog: catalog,
 		TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace, TemporalUI: cfg.TemporalUI,
 		DefaultModel: cfg.DefaultModel, HashKey: []byte(cfg.HashKey), RequireAuth: cfg.Auth != "none",
-		Metrics: metrics, Gatherer: reg, Tracer: tp, Logger: logger,
+		Metrics: metrics, Tracer: tp, Logger: logger,
 	}
+	if metricsOnAPI(cfg) {
+		srv.Gatherer = reg
+	}
+	return srv
+}
+
+// metricsOnAPI says whether the API serves /metrics: only without API keys
+// (TROUPE_AUTH=none, the default of dev), where every caller is trusted.
+// With keys, a tenant must not read figures of every tenant: `troupe serve`
+// serves them on TROUPE_METRICS_ADDR instead.
+func metricsOnAPI(cfg config) bool {
+	return cfg.Auth == "none"
 }
 
 // httpLimits bound the connections of troupe's HTTP servers.
