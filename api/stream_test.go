@@ -13,14 +13,17 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/troupe-dev/troupe/store"
 )
 
-// serveReal serves the bundle's API over a real HTTP server with short read
-// and write timeouts and the shutdown context of WithShutdown, as serve does.
+// serveReal serves the bundle's API, traced, over a real HTTP server with
+// short read and write timeouts and the shutdown context of WithShutdown, as
+// serve does.
 func serveReal(t *testing.T, b *bundle) *httptest.Server {
 	t.Helper()
+	b.server.Tracer = sdktrace.NewTracerProvider()
 	srv := httptest.NewUnstartedServer(b.server.Handler())
 	stopping := make(chan struct{})
 	srv.Config.BaseContext = func(net.Listener) context.Context { return WithShutdown(context.Background(), stopping) }
