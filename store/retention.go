@@ -56,19 +56,18 @@ var expiredDeletes = []struct {
 
 // deleteExpiredBlobs removes at most $2 blobs first stored before $1 that no
 // task may still need: the task that last stored the blob finished before $1
-// (or is gone), and no task finished since the blob was first stored mentions
-// its ref in its output or in a subtask's output (a YAML workflow's output
-// shows a large step output as {"$ref": "<ref>"}; a task can only refer to a
-// blob it stored, so it finished after the first store).
+// (or is gone), and no finished task mentions its ref in its output or in a
+// subtask's output (a YAML workflow's output shows a large step output as
+// {"$ref": "<ref>"}). A task can only refer to a blob it stored, so only the
+// tasks whose run overlapped [first store, end of the last storer] are read.
 const deleteExpiredBlobs = `
 DELETE FROM blobs WHERE ref IN (
-	SELECT b.ref FROM blobs b
-	WHERE b.created_at < $1
-	AND NOT EXISTS (
-		SELECT 1 FROM tasks t WHERE t.id = b.task_id AND (t.finished_at IS NULL OR t.finished_at >= $1))
+	SELECT b.ref FROM blobs b LEFT JOIN tasks o ON o.id = b.task_id
+	WHERE b.created_at < $1 AND (o.id IS NULL OR o.finished_at < $1)
 	AND NOT EXISTS (
 		SELECT 1 FROM tasks t
-		WHERE t.finished_at >= b.created_at
+		WHERE t.finished_at IS NOT NULL
+		AND tstzrange(t.created_at, t.finished_at, '[]') && tstzrange(b.created_at, COALESCE(o.finished_at, 'infinity'), '[]')
 		AND (strpos(t.output::text, b.ref) > 0
 			OR EXISTS (SELECT 1 FROM subtasks s WHERE s.task_id = t.id AND strpos(s.output::text, b.ref) > 0)))
 	ORDER BY b.created_at

@@ -50,29 +50,37 @@ func TestRetention(t *testing.T) {
 	b := setup(t)
 	retention := 720 * time.Hour
 
+	put := func(task store.Task, data string) string {
+		t.Helper()
+		ref, err := b.store.PutBlob(b.ctx, task.ID, json.RawMessage(data))
+		require.NoError(t, err)
+		return ref
+	}
+
 	// Finished long ago: its details go, its blob too.
 	old, oldBlob := b.withDetails(t)
+	kept := put(old, `{"large":"step output"}`)
+	shared := put(old, `{"shared":true}`)
 	require.NoError(t, b.store.FinishTask(b.ctx, old.ID, "run-1", store.StatusCompleted, json.RawMessage(`{"ok":true}`), ""))
-	// Finished long ago too, but its output refers to a blob of the first: that blob stays.
-	kept, err := b.store.PutBlob(b.ctx, old.ID, json.RawMessage(`{"large":"step output"}`))
-	require.NoError(t, err)
-	inStep, err := b.store.PutBlob(b.ctx, old.ID, json.RawMessage(`{"large":"agent answer"}`))
-	require.NoError(t, err)
+
+	// Finished long ago too, but its output and a step's output refer to blobs
+	// it stored (the first one stored by the first task as well): they stay.
+	b.clock.Advance(time.Hour)
 	referrer, _ := b.withDetails(t)
+	require.Equal(t, kept, put(referrer, `{"large":"step output"}`))
+	inStep := put(referrer, `{"large":"agent answer"}`)
 	step, err := b.store.StartSubtask(b.ctx, store.Subtask{TaskID: referrer.ID, Key: "step"})
 	require.NoError(t, err)
 	require.NoError(t, b.store.FinishSubtask(b.ctx, step.ID, store.StatusCompleted, "", json.RawMessage(`{"$ref":"`+inStep+`"}`), ""))
+	b.clock.Advance(time.Hour)
 	require.NoError(t, b.store.FinishTask(b.ctx, referrer.ID, "run-1", store.StatusCompleted, json.RawMessage(`{"report":{"$ref":"`+kept+`"}}`), ""))
+
 	// Started long ago and still running: everything stays.
 	running, runningBlob := b.withDetails(t)
 
-	shared, err := b.store.PutBlob(b.ctx, old.ID, json.RawMessage(`{"shared":true}`))
-	require.NoError(t, err)
-
 	b.clock.Advance(retention + time.Hour)
 	// A running task stores what an old one stored: the blob stays.
-	_, err = b.store.PutBlob(b.ctx, running.ID, json.RawMessage(`{"shared":true}`))
-	require.NoError(t, err)
+	require.Equal(t, shared, put(running, `{"shared":true}`))
 	// Finished recently: everything stays.
 	recent, recentBlob := b.withDetails(t)
 	require.NoError(t, b.store.FinishTask(b.ctx, recent.ID, "run-1", store.StatusFailed, nil, "boom"))
