@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -11,8 +12,8 @@ import (
 // Cleaner enforces retention, in the manner of River's job cleaner: every
 // Interval it deletes, in batches of BatchSize, the detail rows of tasks that
 // finished more than Retention ago and the blobs no task needs any more (see
-// DeleteExpired). Several workers may each run one; their deletes do not
-// conflict.
+// DeleteExpired). Several workers may each run one: an advisory lock lets
+// one of them work at a time.
 type Cleaner struct {
 	Store *Store
 	// Retention is how long the details of a finished task are kept; it must
@@ -58,27 +59,34 @@ func (c *Cleaner) run(ctx context.Context) {
 	}
 }
 
-// Clean makes one pass: it deletes batches until none comes back full. It is
-// not safe for concurrent use with itself or Start.
+// Clean makes one pass: it deletes batches until none comes back full, or
+// until another worker's cleaner holds the lock (that one carries on, and
+// this one covers the same window again next time). It is not safe for
+// concurrent use with itself or Start.
 func (c *Cleaner) Clean(ctx context.Context) error {
 	limit := cmp.Or(c.BatchSize, 1000)
 	before := c.Store.now().Add(-c.Retention)
 	var total Expired
+	defer func() {
+		if total.Total() > 0 {
+			c.Logger.Info("retention: deleted expired rows", "finished_before", before,
+				"task_events", total.TaskEvents, "llm_calls", total.LLMCalls, "messages", total.Messages,
+				"tool_calls", total.ToolCalls, "blobs", total.Blobs)
+		}
+	}()
 	for {
 		e, err := c.Store.DeleteExpired(ctx, c.cleanedBefore, before, limit)
-		total.add(e)
+		if errors.Is(err, ErrConflict) {
+			c.Logger.Debug("retention: another cleaner is running; leaving this pass to it")
+			return nil
+		}
 		if err != nil {
 			return err
 		}
+		total.add(e)
 		if !e.full(limit) {
-			break
+			c.cleanedBefore = before
+			return nil
 		}
 	}
-	c.cleanedBefore = before
-	if total.Total() > 0 {
-		c.Logger.Info("retention: deleted expired rows", "finished_before", before,
-			"task_events", total.TaskEvents, "llm_calls", total.LLMCalls, "messages", total.Messages,
-			"tool_calls", total.ToolCalls, "blobs", total.Blobs)
-	}
-	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Expired counts the rows one DeleteExpired call removed, per table.
@@ -73,28 +75,46 @@ DELETE FROM blobs WHERE ref IN (
 	ORDER BY b.created_at
 	LIMIT $2)`
 
+// retentionLockID is the transaction-level advisory lock a retention batch
+// holds, so that the cleaners of several workers take turns.
+const retentionLockID int64 = 0x74726f7570650002 // "troupe" + 2
+
 // DeleteExpired removes, in one bounded batch, the task_events, llm_calls,
 // messages and tool_calls of tasks that finished in [from, before), at most
 // limit rows per table, and at most limit blobs first stored before before
-// that no task still needs. Each table is a statement of its own, so locks are
-// short. A table whose count equals limit may hold more: call again until
-// none does. Tasks, subtasks and audit_logs are never deleted.
+// that no task still needs. A table whose count equals limit may hold more:
+// call again until none does. Tasks, subtasks and audit_logs are never
+// deleted. The batch is one transaction under an advisory lock: while another
+// batch runs, it deletes nothing and returns an error wrapping ErrConflict.
 func (s *Store) DeleteExpired(ctx context.Context, from, before time.Time, limit int) (Expired, error) {
 	if limit <= 0 {
 		return Expired{}, fmt.Errorf("%w: retention batch size %d", ErrInvalid, limit)
 	}
 	var e Expired
-	for _, d := range expiredDeletes {
-		tag, err := s.pool.Exec(ctx, d.sql, from, before, limit)
-		if err != nil {
-			return e, fmt.Errorf("delete expired %s: %w", d.table, err)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, retentionLockID).Scan(&locked); err != nil {
+			return fmt.Errorf("lock retention: %w", err)
 		}
-		*d.count(&e) = tag.RowsAffected()
-	}
-	tag, err := s.pool.Exec(ctx, deleteExpiredBlobs, before, limit)
+		if !locked {
+			return fmt.Errorf("%w: another retention batch is running", ErrConflict)
+		}
+		for _, d := range expiredDeletes {
+			tag, err := tx.Exec(ctx, d.sql, from, before, limit)
+			if err != nil {
+				return fmt.Errorf("delete expired %s: %w", d.table, err)
+			}
+			*d.count(&e) = tag.RowsAffected()
+		}
+		tag, err := tx.Exec(ctx, deleteExpiredBlobs, before, limit)
+		if err != nil {
+			return fmt.Errorf("delete expired blobs: %w", err)
+		}
+		e.Blobs = tag.RowsAffected()
+		return nil
+	})
 	if err != nil {
-		return e, fmt.Errorf("delete expired blobs: %w", err)
+		return Expired{}, err
 	}
-	e.Blobs = tag.RowsAffected()
 	return e, nil
 }

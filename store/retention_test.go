@@ -130,3 +130,27 @@ func TestRetention(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, e.Total())
 }
+
+func TestRetentionOneCleanerAtATime(t *testing.T) {
+	b := setup(t)
+	task, _ := b.withDetails(t)
+	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "run-1", store.StatusCompleted, nil, ""))
+	b.clock.Advance(2 * time.Hour)
+
+	// Another cleaner's batch holds the lock.
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(b.ctx) }()
+	_, err = tx.Exec(b.ctx, `SELECT pg_advisory_xact_lock($1)`, int64(0x74726f7570650002))
+	require.NoError(t, err)
+
+	_, err = b.store.DeleteExpired(b.ctx, time.Time{}, b.clock.Now().Add(-time.Hour), 10)
+	require.ErrorIs(t, err, store.ErrConflict)
+	c := &store.Cleaner{Store: b.store, Retention: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	require.NoError(t, c.Clean(b.ctx), "a cleaner leaves the pass to the one at work")
+	require.Equal(t, 3, b.count(t, "llm_calls", "task_id = $1", task.ID))
+
+	require.NoError(t, tx.Rollback(b.ctx))
+	require.NoError(t, c.Clean(b.ctx))
+	require.Zero(t, b.count(t, "llm_calls", "task_id = $1", task.ID))
+}
