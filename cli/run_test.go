@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -25,6 +26,10 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"migrate without database", []string{"migrate"}, nil, "DATABASE_URL is not set"},
 		{"migrate sideways", []string{"migrate", "sideways"}, map[string]string{"DATABASE_URL": "postgres://x"}, "usage: troupe migrate"},
 		{"run with bad input", []string{"run", "chat", "--input", "{nope"}, nil, "--input is not valid JSON"},
+		{"worker with a negative retention", []string{"worker"}, map[string]string{"DATABASE_URL": "postgres://x", "TROUPE_RETENTION": "-1h"}, "TROUPE_RETENTION"},
+		{"worker with a bad stop timeout", []string{"worker"}, map[string]string{"DATABASE_URL": "postgres://x", "TROUPE_WORKER_STOP_TIMEOUT": "soon"}, "TROUPE_WORKER_STOP_TIMEOUT"},
+		{"worker with no activities", []string{"worker"}, map[string]string{"DATABASE_URL": "postgres://x", "TROUPE_ACTIVITY_CONCURRENCY": "0"}, "TROUPE_ACTIVITY_CONCURRENCY"},
+		{"worker with an argument", []string{"worker", "extra"}, nil, "takes no arguments"},
 		{"broken definitions folder", []string{"serve"}, map[string]string{"TROUPE_HASH_KEY": "k", "DATABASE_URL": "postgres://x", "TROUPE_DEFINITIONS": "/nonexistent"}, "nonexistent"},
 	}
 	for _, c := range cases {
@@ -34,6 +39,20 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 			err := Run(context.Background(), c.args, func(k string) string { return c.env[k] }, &out, &out)
 			require.ErrorContains(t, err, c.want)
 		})
+	}
+}
+
+func TestHelpStartsNothing(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"dev", "--help"}, {"serve", "-h"}, {"worker", "--help"}} {
+		dir := t.TempDir()
+		var out bytes.Buffer
+		env := map[string]string{"TROUPE_DATA_DIR": dir}
+		require.NoError(t, Run(context.Background(), args, func(k string) string { return env[k] }, &out, &out), args)
+		require.Contains(t, out.String(), "troupe", args)
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		require.Empty(t, entries, "%v created nothing", args)
 	}
 }
 
