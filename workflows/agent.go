@@ -61,7 +61,8 @@ type agentResult struct {
 // back to the model, and the loop goes on until a final answer, or fails
 // after max_turns. When the agent has an output schema and the final answer
 // does not match it, the answer is sent back with what is wrong, up to
-// maxAnswerAttempts times. The budget is checked before every turn.
+// maxAnswerAttempts times. The budget and the history's size
+// (checkHistory) are checked before every turn.
 func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
 	llmCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    cmp.Or(call.Timeout, defaultCallTimeout),
@@ -85,8 +86,14 @@ func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
 		ap = newApprovals(ctx)
 	}
 	maxTurns := cmp.Or(call.Agent.MaxTurns, definitions.DefaultMaxTurns)
+	guarded := workflow.GetVersion(ctx, boundsChange, workflow.DefaultVersion, 1) == 1
 	invalid := 0
 	for turn := 1; ; turn++ {
+		if guarded {
+			if err := checkHistory(ctx, fmt.Sprintf("turn %d of agent %s", turn, call.Agent.Name)); err != nil {
+				return total, err
+			}
+		}
 		if call.Budget != nil && total.CostUSD >= *call.Budget {
 			return total, budgetExceeded(fmt.Sprintf("the step spent $%.6f, all the run had left", total.CostUSD))
 		}

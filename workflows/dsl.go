@@ -42,10 +42,15 @@ type ApprovalSignal struct {
 func DSLWorkflow(ctx workflow.Context, in DSLInput) (activities.Value, error) {
 	return runTask(ctx, in.TaskID, in.Type, func(ctx workflow.Context) (activities.Value, error) {
 		r := &run{in: in, wf: &in.Workflow, steps: map[string]any{}}
+		r.bounded = workflow.GetVersion(ctx, boundsChange, workflow.DefaultVersion, 1) == 1
 		if err := json.Unmarshal(in.Input, &r.input); err != nil {
 			return activities.Value{}, temporal.NewNonRetryableApplicationError("task input is not JSON: "+err.Error(), "bad_input", err)
 		}
-		last, err := r.runSteps(ctx, in.Workflow.Steps, scope{})
+		var budget *float64
+		if b := in.Workflow.Budget; b != nil {
+			budget = &b.MaxCostUSD
+		}
+		last, err := r.runSteps(ctx, in.Workflow.Steps, scope{purse: newPurse(budget)})
 		if err != nil {
 			return activities.Value{}, err
 		}
@@ -60,9 +65,32 @@ type run struct {
 	wf    *definitions.Workflow
 	input any
 	steps map[string]any // step id → {"output": ...}
-	spent float64
 	// approvals collects decisions on tool calls, once a tool step needs one.
 	approvals *approvals
+	// bounded is false when replaying a run started before the history
+	// guard, the cap on map items and budget shares (boundsChange).
+	bounded bool
+}
+
+// boundsChange is the workflow.GetVersion change id of the history guard,
+// the cap on map items and the budget shares of parallel branches and map
+// items: runs started before them replay without them.
+const boundsChange = "bounds"
+
+// share is the purse of a branch starting now, one of ways: a share of p,
+// or p itself in runs started before budget shares.
+func (r *run) share(p *purse, name string, ways int) *purse {
+	if !r.bounded {
+		return p
+	}
+	return p.share(name, ways)
+}
+
+// settle ends the purse of a branch that share returned.
+func (r *run) settle(p, branch *purse) {
+	if r.bounded {
+		p.settle(branch)
+	}
 }
 
 // scope is where in the definition a step runs.
@@ -71,6 +99,7 @@ type scope struct {
 	iteration int    // iteration of the innermost loop, 0 outside loops
 	as        string // name of the map variable, "" outside maps
 	item      any
+	purse     *purse // what the steps here may spend; nil without a budget
 }
 
 func (s scope) key(id string) string {
@@ -104,11 +133,14 @@ func (r *run) runSteps(ctx workflow.Context, steps []definitions.Step, s scope) 
 
 // runStep runs one step and records its output under its id.
 func (r *run) runStep(ctx workflow.Context, step *definitions.Step, s scope) (activities.Value, error) {
+	if err := r.checkHistory(ctx, "step "+s.key(step.ID)); err != nil {
+		return activities.Value{}, err
+	}
 	var out activities.Value
 	var err error
 	switch step.Kind() {
-	case "agent":
-		out, err = r.runAgentStep(ctx, step, s)
+	case "agent", "tool":
+		out, err = r.runLeaf(ctx, step, s)
 	case "loop":
 		out, err = r.runLoop(ctx, step, s)
 	case "parallel":
@@ -119,8 +151,6 @@ func (r *run) runStep(ctx workflow.Context, step *definitions.Step, s scope) (ac
 		out, err = r.runMap(ctx, step, s)
 	case "approval":
 		out, err = r.runApproval(ctx, step, s)
-	case "tool":
-		out, err = r.runToolStep(ctx, step, s)
 	default:
 		err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %s has no known kind", step.ID), "bad_definition", nil)
 	}
@@ -131,6 +161,23 @@ func (r *run) runStep(ctx workflow.Context, step *definitions.Step, s scope) (ac
 	return out, nil
 }
 
+// runLeaf runs an agent or a tool step: a step of its own, or a map's
+// step for one item.
+func (r *run) runLeaf(ctx workflow.Context, step *definitions.Step, s scope) (activities.Value, error) {
+	if step.Kind() == "tool" {
+		return r.runToolStep(ctx, step, s)
+	}
+	return r.runAgentStep(ctx, step, s)
+}
+
+// checkHistory is checkHistory in runs started after boundsChange.
+func (r *run) checkHistory(ctx workflow.Context, before string) error {
+	if !r.bounded {
+		return nil
+	}
+	return checkHistory(ctx, before)
+}
+
 // runAgentStep renders the step's prompt and runs the agent as a child
 // workflow, within the budget.
 func (r *run) runAgentStep(ctx workflow.Context, step *definitions.Step, s scope) (activities.Value, error) {
@@ -139,10 +186,10 @@ func (r *run) runAgentStep(ctx workflow.Context, step *definitions.Step, s scope
 		return activities.Value{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %s: agent %q is not defined", step.ID, step.Agent), "bad_definition", nil)
 	}
 	var remaining *float64
-	if b := r.wf.Budget; b != nil {
-		left := b.MaxCostUSD - r.spent
+	if p := s.purse; p != nil {
+		left := p.left()
 		if left <= 0 {
-			return activities.Value{}, budgetExceeded(fmt.Sprintf("the run spent $%.6f of its $%.4f before step %s", r.spent, b.MaxCostUSD, step.ID))
+			return activities.Value{}, p.overBudget(step.ID)
 		}
 		remaining = &left
 	}
@@ -165,11 +212,11 @@ func (r *run) runAgentStep(ctx workflow.Context, step *definitions.Step, s scope
 		WaitForCancellation: true,
 	})
 	var res StepResult
-	err = workflow.ExecuteChildWorkflow(cctx, AgentStepWorkflow, in).Get(ctx, &res)
-	r.spent += res.CostUSD
-	if err != nil {
+	if err := workflow.ExecuteChildWorkflow(cctx, AgentStepWorkflow, in).Get(ctx, &res); err != nil {
+		s.purse.charge(failedCost(err))
 		return activities.Value{}, fmt.Errorf("step %s: %w", key, err)
 	}
+	s.purse.charge(res.CostUSD)
 	return res.Output, nil
 }
 
@@ -177,7 +224,7 @@ func (r *run) runAgentStep(ctx workflow.Context, step *definitions.Step, s scope
 // at most max_iterations times.
 func (r *run) runLoop(ctx workflow.Context, step *definitions.Step, s scope) (activities.Value, error) {
 	loop := step.Loop
-	inner := scope{prefix: s.prefix + step.ID + "/", as: s.as, item: s.item}
+	inner := scope{prefix: s.prefix + step.ID + "/", as: s.as, item: s.item, purse: s.purse}
 	for i := 1; i <= loop.MaxIterations; i++ {
 		inner.iteration = i
 		if _, err := r.runSteps(ctx, loop.Steps, inner); err != nil {
@@ -207,11 +254,16 @@ func (r *run) runParallel(ctx workflow.Context, step *definitions.Step, s scope)
 	inner.prefix = s.prefix + step.ID + "/"
 	wg := workflow.NewWaitGroup(ctx)
 	var first error
+	n := len(step.Parallel.Steps)
 	for i := range step.Parallel.Steps {
+		branch := &step.Parallel.Steps[i]
+		bs := inner
+		bs.purse = r.share(s.purse, "branch "+branch.ID, n-i)
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
-			if _, err := r.runStep(ctx, &step.Parallel.Steps[i], inner); err != nil && first == nil {
+			defer r.settle(s.purse, bs.purse)
+			if _, err := r.runStep(ctx, branch, bs); err != nil && first == nil {
 				first = err
 				cancel()
 			}
@@ -246,7 +298,8 @@ func (r *run) runSwitch(ctx workflow.Context, step *definitions.Step, s scope) (
 }
 
 // runMap runs the map's step once per item, at most concurrency at a time,
-// and returns the list of their outputs in item order.
+// and returns the list of their outputs in item order. A list longer than
+// definitions.MapItemsLimit fails the step.
 func (r *run) runMap(ctx workflow.Context, step *definitions.Step, s scope) (activities.Value, error) {
 	m := step.Map
 	v, err := expr.Eval(m.Items, r.vars(s))
@@ -257,22 +310,39 @@ func (r *run) runMap(ctx workflow.Context, step *definitions.Step, s scope) (act
 	if !ok {
 		return activities.Value{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("map %s: items is %T, not a list", step.ID, v), "bad_expression", nil)
 	}
+	if r.bounded && len(items) > definitions.MapItemsLimit {
+		return activities.Value{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("map %s: items holds %d values; a map runs at most %d", step.ID, len(items), definitions.MapItemsLimit), "map_items_limit", nil)
+	}
 	ctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
-	sem := workflow.NewSemaphore(ctx, int64(max(m.Concurrency, 1)))
+	concurrency := max(m.Concurrency, 1)
+	sem := workflow.NewSemaphore(ctx, int64(concurrency))
 	wg := workflow.NewWaitGroup(ctx)
 	outputs := make([]any, len(items))
 	var first error
+	running := 0
 	for i, item := range items {
 		if err := sem.Acquire(ctx, 1); err != nil {
 			break // canceled after a failure
 		}
+		if err := r.checkHistory(ctx, fmt.Sprintf("item %d of map %s", i+1, step.ID)); err != nil {
+			first = cmp.Or(first, err)
+			cancel()
+			break
+		}
+		inner := scope{
+			prefix: fmt.Sprintf("%s%s[%d]/", s.prefix, step.ID, i), iteration: s.iteration, as: cmp.Or(m.As, "item"), item: item,
+			purse: r.share(s.purse, fmt.Sprintf("item %d of map %s", i+1, step.ID), min(concurrency-running, len(items)-i)),
+		}
+		running++
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
 			defer sem.Release(1)
-			inner := scope{prefix: fmt.Sprintf("%s%s[%d]/", s.prefix, step.ID, i), iteration: s.iteration, as: cmp.Or(m.As, "item"), item: item}
-			out, err := r.runAgentStep(ctx, &m.Step, inner)
+			defer func() { running-- }()
+			defer r.settle(s.purse, inner.purse)
+			out, err := r.runLeaf(ctx, &m.Step, inner)
 			if err != nil {
 				if first == nil {
 					first = err

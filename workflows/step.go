@@ -35,7 +35,8 @@ type StepInput struct {
 type StepResult = agentResult
 
 // AgentStepWorkflow runs one agent step as a child workflow of the YAML
-// workflow interpreter, recorded as a subtask.
+// workflow interpreter, recorded as a subtask. The error of a failed step
+// carries what it spent (see withCost).
 func AgentStepWorkflow(ctx workflow.Context, in StepInput) (StepResult, error) {
 	var a *activities.Activities
 	var subtaskID uuid.UUID
@@ -47,6 +48,7 @@ func AgentStepWorkflow(ctx workflow.Context, in StepInput) (StepResult, error) {
 		TaskID: in.TaskID, SubtaskID: &subtaskID, Key: in.Key, Agent: &in.Agent, Model: in.Model,
 		Messages: in.Messages, Timeout: in.Timeout, Retry: in.Retry, Budget: in.Budget, Toolset: in.Toolset,
 	})
+	err = withCost(err, res.CostUSD)
 	status, msg := outcome(err)
 	finish := activities.SubtaskFinish{SubtaskID: subtaskID, Status: status, Model: res.Model, Output: res.Output, Error: msg}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)

@@ -41,7 +41,7 @@ func (r *run) runToolStep(ctx workflow.Context, step *definitions.Step, s scope)
 		model: r.in.Model, set: Toolset{Tools: r.wf.Tools, Agents: r.wf.Agents}, approvals: r.approvals,
 	}
 	out, err := call.run(ctx)
-	r.spent += out.costUSD
+	s.purse.charge(out.costUSD)
 	if err != nil {
 		return activities.Value{}, err
 	}
