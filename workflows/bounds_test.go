@@ -93,14 +93,10 @@ func TestHistoryGuardStopsAnAgentTurn(t *testing.T) {
 	require.Equal(t, store.StatusFailed, b.finished.Status)
 }
 
-// loopingAgents is a workflow of four parallel branches whose agent asks
-// for the lookup tool again and again, and the tool's file.
-func loopingAgents(t *testing.T, budget float64) definitions.Workflow {
+// loopingAgents is a workflow whose steps run the looper agent, which asks
+// for the lookup tool again and again, with the tool's file.
+func loopingAgents(t *testing.T, budget float64, steps string) definitions.Workflow {
 	t.Helper()
-	var branches strings.Builder
-	for i := range 4 {
-		fmt.Fprintf(&branches, "        - {id: b%d, agent: looper, prompt: \"go\"}\n", i)
-	}
 	cat, err := definitions.Validate(&definitions.Catalog{}, map[string][]byte{
 		"lookup.yaml": []byte("name: lookup\nhttp: {url: \"http://127.0.0.1:1/\"}\n"),
 		"fan.yaml": []byte(fmt.Sprintf(`
@@ -108,34 +104,44 @@ name: fan
 agents: {looper: {system: L, tools: [lookup], max_turns: 50}}
 budget: {max_cost_usd: %g}
 steps:
-  - parallel:
-      id: all
-      steps:
-%s`, budget, branches.String())),
+%s`, budget, steps)),
 	})
 	require.NoError(t, err)
 	return *cat.Workflows["fan"]
 }
 
-func TestParallelBranchesShareTheBudget(t *testing.T) {
+func TestConcurrentStepsShareTheBudget(t *testing.T) {
 	t.Parallel()
-	const budget, call = 1.2, 0.1
-	b := setupDSL(t, func(_ context.Context, _, _ string, n int) (activities.CallResult, error) {
-		res := toolCalls(llm.ToolCall{ID: fmt.Sprint(n), Name: "lookup", Arguments: `{}`})
-		res.CostUSD = call
-		return res, nil
-	})
-	tools := &activities.Tools{}
-	b.env.RegisterActivity(tools)
-	b.env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolOutput{Content: "more", Attempt: 1}, nil)
-	b.env.OnActivity((&activities.Activities{}).RecordToolCall, mock.Anything, mock.Anything).Return(nil)
+	var branches strings.Builder
+	for i := range 4 {
+		fmt.Fprintf(&branches, "        - {id: b%d, agent: looper, prompt: \"go\"}\n", i)
+	}
+	tests := map[string]string{
+		"4 parallel branches":  "  - parallel:\n      id: all\n      steps:\n" + branches.String(),
+		"a map of 4 at a time": "  - map: {id: all, items: input.docs, concurrency: 4, step: {id: one, agent: looper, prompt: \"go\"}}\n",
+	}
+	for name, steps := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			const budget, call = 1.2, 0.1
+			b := setupDSL(t, func(_ context.Context, _, _ string, n int) (activities.CallResult, error) {
+				res := toolCalls(llm.ToolCall{ID: fmt.Sprint(n), Name: "lookup", Arguments: `{}`})
+				res.CostUSD = call
+				return res, nil
+			})
+			tools := &activities.Tools{}
+			b.env.RegisterActivity(tools)
+			b.env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolOutput{Content: "more", Attempt: 1}, nil)
+			b.env.OnActivity((&activities.Activities{}).RecordToolCall, mock.Anything, mock.Anything).Return(nil)
 
-	_, err := b.run(t, loopingAgents(t, budget), `{}`)
+			_, err := b.run(t, loopingAgents(t, budget, steps), `{"docs": [1, 2, 3, 4, 5, 6, 7, 8]}`)
 
-	requireAppError(t, err, "budget_exceeded", "budget exceeded")
-	spent := float64(len(b.calls)) * call
-	require.LessOrEqual(t, spent, budget+call+1e-9, "4 branches spent $%.2f of a $%.2f budget", spent, budget)
-	require.GreaterOrEqual(t, len(b.calls), 4, "every branch made its first call")
+			requireAppError(t, err, "budget_exceeded", "budget exceeded")
+			spent := float64(len(b.calls)) * call
+			require.LessOrEqual(t, spent, budget+call+1e-9, "the steps spent $%.2f of a $%.2f budget", spent, budget)
+			require.GreaterOrEqual(t, len(b.calls), 4, "every step running at once made its first call")
+		})
+	}
 }
 
 func TestFailedStepCarriesItsCost(t *testing.T) {
