@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/troupe-dev/troupe/definitions"
+	"github.com/troupe-dev/troupe/docsui"
 	"github.com/troupe-dev/troupe/store"
 	"github.com/troupe-dev/troupe/telemetry"
 )
@@ -63,7 +64,11 @@ func (s *Server) Handler() http.Handler {
 	if s.Gatherer != nil {
 		r.Handle("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
 	}
-	api := humachi.New(r, Config())
+	cfg := Config()
+	docs := docsui.Handler("/docs", cfg.Info.Title, cfg.OpenAPIPath+".json")
+	r.Get("/docs", docs.ServeHTTP)
+	r.Get("/docs/assets/*", docs.ServeHTTP)
+	api := humachi.New(r, cfg)
 	s.Register(api)
 	if s.Tracer == nil {
 		return r
@@ -74,10 +79,12 @@ func (s *Server) Handler() http.Handler {
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))
 }
 
-// Config is the Huma configuration of the API (OpenAPI 3.1 at /openapi.json,
-// docs at /docs).
+// Config is the Huma configuration of the API (OpenAPI 3.1 at /openapi.json).
+// Huma's docs page is off: it loads its UI from a CDN, so Handler serves
+// /docs from the docsui package's embedded copy instead.
 func Config() huma.Config {
 	cfg := huma.DefaultConfig("troupe", "1.0.0")
+	cfg.DocsPath = ""
 	cfg.Info.Description = "Run LLM agent tasks and multi-agent YAML workflows durably on Temporal."
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key created with `troupe apikey create`."},
