@@ -160,3 +160,25 @@ func TestFailedStepCarriesItsCost(t *testing.T) {
 	require.Len(t, b.results, 1)
 	require.Equal(t, "agent judge gave no valid answer in 3 attempts: "+strings.SplitN(b.results[0].Error, ": ", 2)[1], b.results[0].Error, "the subtask keeps the failure's own message")
 }
+
+func TestMapRunsAToolStepPerItem(t *testing.T) {
+	t.Parallel()
+	b := setupDSL(t, func(_ context.Context, _, _ string, _ int) (activities.CallResult, error) { return text("x", 0), nil })
+	tools := &activities.Tools{}
+	b.env.RegisterActivity(tools)
+	b.env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ToolInput) (activities.ToolOutput, error) {
+		return activities.ToolOutput{JSON: in.Args, Attempt: 1}, nil
+	})
+	b.env.OnActivity((&activities.Activities{}).RecordToolCall, mock.Anything, mock.Anything).Return(nil)
+	cat, err := definitions.Validate(&definitions.Catalog{}, map[string][]byte{
+		"lookup.yaml": []byte("name: lookup\nhttp: {url: \"http://127.0.0.1:1/\"}\n"),
+		"each.yaml":   []byte("name: each\nsteps:\n  - map: {id: all, items: input.ids, concurrency: 2, step: {id: one, tool: lookup, args: {id: '{{ item }}'}}}\n"),
+	})
+	require.NoError(t, err)
+
+	out, err := b.run(t, *cat.Workflows["each"], `{"ids": ["a", "b", "c"]}`)
+
+	require.NoError(t, err)
+	require.JSONEq(t, `[{"id": "a"}, {"id": "b"}, {"id": "c"}]`, string(out))
+	require.Empty(t, b.calls, "no LLM is involved")
+}
