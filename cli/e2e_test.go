@@ -216,6 +216,8 @@ func TestDevEndToEnd(t *testing.T) {
 				return llmtest.Reply{Status: 403, ErrorCode: "forbidden"}
 			}
 			return llmtest.Reply{Content: "second time lucky", InputTokens: 5, OutputTokens: 3}
+		case strings.Contains(prompt, "TRIAGE-ME") && len(req.OutputSchema) > 0:
+			return llmtest.Reply{Content: `{"kind": "question"}`, InputTokens: 10, OutputTokens: 3}
 		case strings.Contains(prompt, "BAD-KEY"):
 			return llmtest.Reply{Status: 401, ErrorCode: "invalid_api_key"}
 		default:
@@ -388,7 +390,31 @@ func TestDevEndToEnd(t *testing.T) {
 		require.Equal(t, "completed", done.Status, done.Error)
 		require.Contains(t, s.eventKinds(t, task.ID), "approval_answered")
 		require.Contains(t, s.auditEvents(t, task.ID), "task_signaled")
+		recordHistory(t, s.temporal, task.WorkflowID, "approval_publish")
 	})
+
+	// The shipped parallel, switch and map workflows, and a map under a
+	// budget (shares of it per item), recorded for the replay tests.
+	for _, c := range []struct{ name, typ, input, definition string }{
+		{"parallel_summary", "workflow:parallel_summary", `{"text": "Otters hold hands while they sleep."}`, ""},
+		{"triage", "workflow:triage", `{"message": "TRIAGE-ME how do I reset my password?"}`, ""},
+		{"summarize_documents", "workflow:summarize_documents", `{"documents": [{"title": "a", "text": "one"}, {"title": "b", "text": "two"}, {"title": "c", "text": "three"}]}`, ""},
+		{"map_with_budget", "workflow:map_with_budget", `{"items": ["x", "y", "z"]}`,
+			"name: map_with_budget\nbudget: {max_cost_usd: 1}\nsteps:\n  - map:\n      id: each\n      items: input.items\n      concurrency: 2\n      step: {id: one, agent: summarize, prompt: \"{{ item }}\"}\n"},
+	} {
+		t.Run("the "+c.name+" workflow completes", func(t *testing.T) {
+			body := map[string]any{"type": c.typ, "input": json.RawMessage(c.input)}
+			if c.definition != "" {
+				body["definition"] = c.definition
+			}
+			var task taskJSON
+			require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", body, nil, &task))
+			done := s.waitFor(t, task.ID, "completed", "failed")
+			require.Equal(t, "completed", done.Status, done.Error)
+			require.NotEmpty(t, done.Output)
+			recordHistory(t, s.temporal, task.WorkflowID, c.name)
+		})
+	}
 
 	t.Run("events stream as SSE and resume after Last-Event-ID", func(t *testing.T) {
 		var task taskJSON
