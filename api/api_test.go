@@ -103,7 +103,10 @@ func TestCreateTaskStartsItsWorkflow(t *testing.T) {
 	require.Equal(t, store.StatusPending, task.Status)
 	require.Equal(t, "mock", task.Model)
 	require.Equal(t, "task-"+task.ID, task.WorkflowID)
-	require.Equal(t, "http://ui.test/namespaces/default/workflows/task-"+task.ID, task.Links.TemporalUI)
+	require.Equal(t, "http://ui.test/namespaces/default/workflows?query=WorkflowId%3D%22task-"+task.ID+"%22", task.Links.TemporalUI,
+		"before its run is known, the link lists the workflow")
+	require.Equal(t, "http://ui.test/namespaces/default/workflows/task-x/run-1/history",
+		b.server.temporalUILink(store.Task{WorkflowID: "task-x", RunID: "run-1"}), "then it is the run's history")
 	require.Equal(t, "/v1/tasks/"+task.ID, resp.Header().Get("Location"))
 
 	desc, err := b.temporal.DescribeWorkflowExecution(context.Background(), task.WorkflowID, "")

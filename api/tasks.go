@@ -56,10 +56,22 @@ func (s *Server) task(t store.Task) Task {
 		Priority: t.Priority, Metadata: t.Metadata, WorkflowID: t.WorkflowID, RunID: t.RunID,
 		CreatedAt: t.CreatedAt, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt,
 	}
-	if s.TemporalUI != "" {
-		out.Links.TemporalUI = fmt.Sprintf("%s/namespaces/%s/workflows/%s", s.TemporalUI, url.PathEscape(s.Namespace), url.PathEscape(t.WorkflowID))
-	}
+	out.Links.TemporalUI = s.temporalUILink(t)
 	return out
+}
+
+// temporalUILink is the Web UI page of a task's workflow: its run's history
+// once the run is known, else the workflow list filtered to its id (the UI
+// answers 400 to a workflow page without a run).
+func (s *Server) temporalUILink(t store.Task) string {
+	if s.TemporalUI == "" {
+		return ""
+	}
+	ns := s.TemporalUI + "/namespaces/" + url.PathEscape(s.Namespace)
+	if t.RunID != "" {
+		return fmt.Sprintf("%s/workflows/%s/%s/history", ns, url.PathEscape(t.WorkflowID), url.PathEscape(t.RunID))
+	}
+	return ns + "/workflows?query=" + url.QueryEscape(fmt.Sprintf("WorkflowId=%q", t.WorkflowID))
 }
 
 // CreateTaskInput is the request of createTask.
