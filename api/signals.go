@@ -19,12 +19,15 @@ type SignalInput struct {
 func (s *Server) registerSignals(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "signalTask", Method: http.MethodPost, Path: "/v1/tasks/{id}/signals/{name}",
-		Summary: "Send a signal to a task", Description: "Delivers a signal to the task's workflow, e.g. the answer to an approval step. Answers 202.",
+		Summary: "Send a signal to a task", Description: "Delivers a signal to the task's workflow, e.g. the answer to an approval step. Answers 202; 422 naming the signals the task waits for when it does not wait for this one.",
 		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"},
 	}, s.signalTask)
 }
 
 func (s *Server) signalTask(ctx context.Context, in *SignalInput) (*TaskOutput, error) {
+	if err := s.checkWaitsFor(ctx, in.ID, in.Name); err != nil {
+		return nil, err
+	}
 	payload := in.Body
 	if payload == nil {
 		payload = map[string]any{}

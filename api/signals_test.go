@@ -41,13 +41,36 @@ func (b *bundle) auditRows(t *testing.T, taskID, eventType string) []store.Audit
 	return rows
 }
 
-// approvalTask submits a task whose workflow waits for a signal. No worker runs it: its
-// history still records the signals it receives.
+// approvalTask submits a task whose workflow waits for the signal publish_ok. No worker
+// runs it: its history still records the signals it receives, and the event its approval
+// step would write is written here.
 func (b *bundle) approvalTask(t *testing.T) Task {
 	t.Helper()
 	created := b.api.Post("/v1/tasks", map[string]any{"type": "workflow:approval_publish", "input": map[string]any{"brief": "x"}})
 	require.Equal(t, http.StatusCreated, created.Code, created.Body.String())
-	return decode[Task](t, created.Body.String())
+	task := decode[Task](t, created.Body.String())
+	require.NoError(t, b.store.AppendEvent(context.Background(), uuid.MustParse(task.ID), "approval_waiting", "approval_waiting:publish",
+		map[string]any{"step": "publish", "signal": "publish_ok", "message": "Publish?"}))
+	return task
+}
+
+func TestSignalTheTaskDoesNotWaitForIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	task := b.approvalTask(t)
+
+	got := decode[Task](t, b.api.Get("/v1/tasks/"+task.ID).Body.String())
+	require.Len(t, got.Waiting, 1, "the task shows what it waits for")
+	require.Equal(t, "publish_ok", got.Waiting[0].Signal)
+	require.Equal(t, "Publish?", got.Waiting[0].Message)
+	require.Contains(t, got.Waiting[0].Answer, "/signals/publish_ok")
+
+	resp := b.api.Post("/v1/tasks/"+task.ID+"/signals/publish_okay", map[string]any{"approved": true})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.Code, resp.Body.String())
+	require.Contains(t, resp.Body.String(), "it waits for: publish_ok")
+	names, _ := b.signals(t, task.WorkflowID)
+	require.Empty(t, names, "nothing was sent")
+	require.Empty(t, b.auditRows(t, task.ID, "task_signaled"))
 }
 
 func TestSignalRefusesTextThatCannotBeStored(t *testing.T) {

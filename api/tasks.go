@@ -42,6 +42,7 @@ type Task struct {
 	StartedAt    *time.Time      `json:"started_at,omitempty"`
 	FinishedAt   *time.Time      `json:"finished_at,omitempty"`
 	Links        TaskLinks       `json:"links"`
+	Waiting      []Wait          `json:"waiting,omitempty" doc:"What the task waits for from a person, and how to answer (read of one task only)."`
 }
 
 // TaskLinks are links to where else a task can be seen.
@@ -230,7 +231,13 @@ func (s *Server) getTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, err
 	if !t.Status.Terminal() {
 		t = s.reconcile(ctx, t)
 	}
-	return &TaskOutput{Status: http.StatusOK, Body: s.task(t)}, nil
+	out := s.task(t)
+	if !t.Status.Terminal() {
+		if out.Waiting, err = s.waits(ctx, t); err != nil {
+			return nil, s.fail(ctx, "task "+in.ID, err)
+		}
+	}
+	return &TaskOutput{Status: http.StatusOK, Body: out}, nil
 }
 
 func (s *Server) listTasks(ctx context.Context, in *ListTasksInput) (*TaskList, error) {
