@@ -164,12 +164,15 @@ func budgetExceeded(detail string) error {
 		"budget exceeded: "+detail+"; no further LLM call was started", "budget_exceeded", nil)
 }
 
+// defaultRetry retries a failed call by time, not by count: as often as
+// needed until the call's deadline (ScheduleToClose), backing off from 1 s to
+// at most 30 s, so a provider or tool outage of a few minutes is survived.
+// Errors marked non-retryable end it at once.
 func defaultRetry() *temporal.RetryPolicy {
 	return &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,
-		MaximumInterval:    time.Minute,
-		MaximumAttempts:    5,
+		MaximumInterval:    30 * time.Second,
 	}
 }
 

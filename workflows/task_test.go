@@ -177,3 +177,26 @@ func TestTaskWorkflowCanceledBeforeItStarted(t *testing.T) {
 	require.NotNil(t, finished, "the outcome is recorded even though the task never started")
 	require.Equal(t, store.StatusCanceled, finished.Status)
 }
+
+func TestTaskWorkflowSurvivesAProviderOutageOfMinutes(t *testing.T) {
+	t.Parallel()
+	b := setupTask(t)
+	start := b.env.Now()
+	calls := 0
+	mockModel(b.env, b.acts, func(context.Context, llm.Request) (activities.CallResult, error) {
+		calls++
+		// The test suite stops unlimited retries at 10 attempts (about 2.5
+		// minutes of this backoff); five attempts, as before, gave up at 15 s.
+		if b.env.Now().Sub(start) < 2*time.Minute {
+			return activities.CallResult{}, temporal.NewApplicationError("503 upstream", "server_error")
+		}
+		return reply("back"), nil
+	})
+
+	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
+
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, store.StatusCompleted, b.finished.Status)
+	require.Greater(t, calls, 5, "retried by time, not by a count of attempts")
+	require.Less(t, b.env.Now().Sub(start), 3*time.Minute, "backoff is capped")
+}
