@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 
 	"github.com/troupe-dev/troupe/store"
 )
@@ -23,10 +26,16 @@ func endedOutside(st enums.WorkflowExecutionStatus) (store.Status, string, bool)
 
 // reconcile brings a task that the store still shows as pending or running
 // up to date with a workflow that ended without recording its outcome, such
-// as one terminated with `temporal workflow terminate`. It returns the task
-// as it now stands; when Temporal cannot tell, the task is left as it is.
+// as one terminated with `temporal workflow terminate`; a task pending for
+// longer than strandedAfter with no workflow has its workflow started (see
+// startStranded). It returns the task as it now stands; when Temporal cannot
+// tell, the task is left as it is.
 func (s *Server) reconcile(ctx context.Context, t store.Task) store.Task {
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, t.WorkflowID, "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) && t.Status == store.StatusPending && time.Since(t.CreatedAt) > strandedAfter {
+		return s.startStranded(ctx, t)
+	}
 	if err != nil {
 		s.Logger.DebugContext(ctx, "describe workflow", "task_id", t.ID, "error", err)
 		return t
@@ -40,8 +49,5 @@ func (s *Server) reconcile(ctx context.Context, t store.Task) store.Task {
 		s.Logger.ErrorContext(ctx, "record workflow outcome", "task_id", t.ID, "error", err)
 		return t
 	}
-	if updated, err := s.Store.GetTask(ctx, t.TenantID, t.ID); err == nil {
-		return updated
-	}
-	return t
+	return s.reread(ctx, t)
 }

@@ -181,13 +181,19 @@ func (s *Server) createTask(ctx context.Context, in *CreateTaskInput) (*TaskOutp
 	// workflow starts it now; starting is idempotent by workflow id.
 	if t.Status == store.StatusPending {
 		if err := s.startWorkflow(ctx, t, start); err != nil {
+			if !definiteRefusal(err) {
+				// The workflow may exist: the task stays pending, and a
+				// read or the sweep starts its workflow if it does not.
+				s.Logger.WarnContext(ctx, "start of workflow not confirmed; left to the reconciler", "task_id", t.ID, "error", err)
+				return &TaskOutput{Status: status, Location: "/v1/tasks/" + t.ID.String(), Body: s.task(t)}, nil
+			}
 			if created {
 				if derr := s.Store.DeleteTask(context.WithoutCancel(ctx), t.ID); derr != nil {
 					s.Logger.ErrorContext(ctx, "delete unstarted task", "task_id", t.ID, "error", derr)
 				}
 			}
 			s.Logger.ErrorContext(ctx, "start workflow", "task_id", t.ID, "error", err)
-			return nil, huma.Error503ServiceUnavailable("the task could not be started: Temporal is unavailable; retry with the same Idempotency-Key")
+			return nil, huma.Error503ServiceUnavailable("the task could not be started: Temporal refused its workflow; retry with the same Idempotency-Key")
 		}
 	}
 	if created {
@@ -197,7 +203,12 @@ func (s *Server) createTask(ctx context.Context, in *CreateTaskInput) (*TaskOutp
 }
 
 // startWorkflow starts the task's workflow, tolerating one already started.
+// The start runs with a context the client cannot cancel, for at most
+// startTimeout: a client hanging up must not abandon a start Temporal may
+// already have carried out.
 func (s *Server) startWorkflow(ctx context.Context, t store.Task, start workflowStart) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
+	defer cancel()
 	opts := client.StartWorkflowOptions{
 		ID:                       t.WorkflowID,
 		TaskQueue:                s.TaskQueue,
@@ -260,11 +271,19 @@ func (s *Server) listTasks(ctx context.Context, in *ListTasksInput) (*TaskList, 
 
 func (s *Server) cancelTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
 	t, err := s.actOnTask(ctx, in.ID, "task_cancel_requested", nil, func(ctx context.Context, t store.Task) error {
-		return s.Temporal.CancelWorkflow(ctx, t.WorkflowID, "")
+		err := s.Temporal.CancelWorkflow(ctx, t.WorkflowID, "")
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) && t.Status == store.StatusPending {
+			// The submit died before starting the workflow: there is
+			// nothing to stop, the task ends here.
+			return s.Store.FinishTask(ctx, t.ID, "", store.StatusCanceled, nil, "canceled before its workflow started")
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	t = s.reread(ctx, t)
 	return &TaskOutput{Status: http.StatusAccepted, Body: s.task(t)}, nil
 }
 

@@ -116,9 +116,12 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 }
 
 // serveAPI serves the API on TROUPE_ADDR, with the definitions of
-// catalog, until ctx ends.
+// catalog, until ctx ends; meanwhile it sweeps pending tasks whose workflow
+// never started.
 func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) error {
 	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.tracer, p.logger)
 	srv.Tools = p.tools
+	stop := srv.StartSweep(ctx)
+	defer stop()
 	return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), p.logger)
 }
