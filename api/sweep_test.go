@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2/humatest"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/troupe-dev/troupe/store"
 )
@@ -155,4 +157,24 @@ func TestCancelStrandedTask(t *testing.T) {
 	require.NoError(t, b.server.SweepPending(t.Context()))
 	_, err = b.temporal.DescribeWorkflowExecution(t.Context(), stranded.WorkflowID, "")
 	require.Error(t, err)
+}
+
+// TestAmbiguousStartKeepsTask submits while Temporal does not answer: the
+// start may or may not have happened, so the task is kept pending for the
+// reconciler instead of deleted.
+func TestAmbiguousStartKeepsTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	down, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	require.NoError(t, err)
+	t.Cleanup(down.Close)
+	s := *b.server
+	s.Temporal = down
+	_, api := humatest.New(t, Config())
+	s.Register(api)
+	resp := api.Post("/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "hi"}})
+	require.Equal(t, http.StatusCreated, resp.Code, resp.Body.String())
+	task := decode[Task](t, resp.Body.String())
+	require.Equal(t, store.StatusPending, task.Status)
+	require.Equal(t, 1, b.countTasks(t))
 }

@@ -126,7 +126,7 @@ func (s *Server) registerTasks(api huma.API) {
 		Method:        http.MethodPost,
 		Path:          "/v1/tasks",
 		Summary:       "Submit a task",
-		Description:   "Validates the task and starts its Temporal workflow `task-<id>`. Answers 201 with the new task, or 200 with the existing one when the Idempotency-Key was seen before.",
+		Description:   "Validates the task and starts its Temporal workflow `task-<id>`. Answers 201 with the new task, or 200 with the existing one when the Idempotency-Key was seen before. When Temporal does not confirm the start, the task is kept `pending` and its workflow is started within a minute or two.",
 		DefaultStatus: http.StatusCreated,
 		Tags:          []string{"tasks"},
 	}, s.createTask)
@@ -140,7 +140,7 @@ func (s *Server) registerTasks(api huma.API) {
 	}, s.listTasks)
 	huma.Register(api, huma.Operation{
 		OperationID: "cancelTask", Method: http.MethodPost, Path: "/v1/tasks/{id}/cancel",
-		Summary: "Cancel a task", Description: "Requests cancellation of the task's workflow; the LLM call in flight is aborted. Answers 202: the task shows `canceled` once the workflow has stopped.",
+		Summary: "Cancel a task", Description: "Requests cancellation of the task's workflow; the LLM call in flight is aborted. Answers 202: the task shows `canceled` once the workflow has stopped, or at once for a task whose workflow never started.",
 		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"},
 	}, s.cancelTask)
 }
