@@ -42,6 +42,10 @@ troupe dev is running. Try:
   curl -s $api/v1/tasks/$id/llm-calls     # the conversation, tokens and cost
   open http://127.0.0.1:8233              # the Temporal Web UI (workflow task-$id)
   $api/docs                               # the API reference
+  # an agent with tools, offline (the mock model writes a note, a tool step reads it back):
+  curl -s -X POST $api/v1/tasks -H 'Content-Type: application/json' \
+    -d '{"type": "workflow:keep_note", "input": {"name": "first", "text": "Tools work offline."}}'
+  curl -s $api/v1/tasks/<id>/tool-calls   # then: cat .troupe/workspace/notes/first.md
 Ctrl-C stops everything.
 MSG
 wait $dev
