@@ -2,19 +2,29 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/troupe-dev/troupe/store"
 )
+
+// ErrTaskEnded is the error type of StartTask for a task that ended (was
+// canceled) before its workflow started: the run ends without touching it.
+const ErrTaskEnded = "task_ended"
 
 // StartTask marks a task running. Run as a local activity at the start of a
 // task's workflow.
 func (a *Activities) StartTask(ctx context.Context, taskID uuid.UUID) error {
 	runID := activity.GetInfo(ctx).WorkflowExecution.RunID
-	if err := a.Store.StartTask(ctx, taskID, runID); err != nil {
+	err := a.Store.StartTask(ctx, taskID, runID)
+	if errors.Is(err, store.ErrEndedBeforeStart) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTaskEnded, err)
+	}
+	if err != nil {
 		return fmt.Errorf("start task %s: %w", taskID, err)
 	}
 	return nil

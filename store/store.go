@@ -27,6 +27,10 @@ var (
 	// ErrInvalidCursor is returned (wrapped) for a pagination cursor the store did not issue.
 	// It also matches ErrInvalid.
 	ErrInvalidCursor = fmt.Errorf("%w: invalid cursor", ErrInvalid)
+	// ErrEndedBeforeStart is returned (wrapped) by StartTask for a task that ended before any
+	// workflow run started it (canceled while its start was in doubt): the run must not
+	// open it again. It also matches ErrConflict.
+	ErrEndedBeforeStart = fmt.Errorf("%w: the task ended before its workflow started", ErrConflict)
 )
 
 // Store reads and writes the troupe tables. Its methods are safe for concurrent use.

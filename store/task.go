@@ -289,19 +289,33 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (tasks []Task, next
 const startTask = `
 UPDATE tasks SET status = 'running', run_id = NULLIF($2, ''), started_at = $3, updated_at = $3,
 	output = NULL, error = NULL, finished_at = NULL
-WHERE id = $1 AND (status = 'pending' OR run_id IS DISTINCT FROM NULLIF($2, ''))
+WHERE id = $1 AND (status = 'pending' OR (run_id IS NOT NULL AND run_id IS DISTINCT FROM NULLIF($2, '')))
 RETURNING ` + taskColumns
+
+// endedBeforeStart tells whether a task ended with no workflow run.
+const endedBeforeStart = `SELECT status <> 'pending' AND status <> 'running' AND run_id IS NULL FROM tasks WHERE id = $1`
 
 // StartTask marks a task running in the workflow run runID, and writes the
 // task_started audit row and "started" event of that run. A retry within the
 // same run changes nothing. A new run of a task that already started or
-// ended (an operator's `temporal workflow reset`) opens the task again.
+// ended (an operator's `temporal workflow reset`) opens the task again; but a
+// task that ended before any run started it (canceled while its start was in
+// doubt) stays ended, and the run gets ErrEndedBeforeStart.
 func (s *Store) StartTask(ctx context.Context, id uuid.UUID, runID string) error {
 	now := s.now()
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		task, err := scanTask(tx.QueryRow(ctx, startTask, id, runID, now))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return taskExists(ctx, tx, id)
+			var ended bool
+			if err := tx.QueryRow(ctx, endedBeforeStart, id).Scan(&ended); errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("task %s: %w", id, ErrNotFound)
+			} else if err != nil {
+				return fmt.Errorf("start task: %w", err)
+			}
+			if ended {
+				return fmt.Errorf("task %s: %w", id, ErrEndedBeforeStart)
+			}
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("start task: %w", err)

@@ -416,3 +416,28 @@ func TestDeleteTask(t *testing.T) {
 	require.NoError(t, b.store.StartTask(b.ctx, again.ID, "run"))
 	require.ErrorIs(t, b.store.DeleteTask(b.ctx, again.ID), store.ErrConflict)
 }
+
+// A task canceled while its start was in doubt stays canceled when its
+// workflow starts after all; a task that ended in a run is opened again by a
+// new run (a reset), as before.
+func TestStartTaskKeepsATaskEndedBeforeStart(t *testing.T) {
+	b := setup(t)
+	task := b.createTask(t, store.NewTask{})
+	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "", store.StatusCanceled, nil, "canceled before its workflow started"))
+	err := b.store.StartTask(b.ctx, task.ID, "run-late")
+	require.ErrorIs(t, err, store.ErrEndedBeforeStart)
+	require.ErrorIs(t, err, store.ErrConflict)
+	got, err := b.store.GetTaskByID(b.ctx, task.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusCanceled, got.Status)
+
+	reset := b.createTask(t, store.NewTask{})
+	require.NoError(t, b.store.StartTask(b.ctx, reset.ID, "run-1"))
+	require.NoError(t, b.store.FinishTask(b.ctx, reset.ID, "run-1", store.StatusFailed, nil, "boom"))
+	require.NoError(t, b.store.StartTask(b.ctx, reset.ID, "run-2"))
+	got, err = b.store.GetTaskByID(b.ctx, reset.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusRunning, got.Status)
+
+	require.ErrorIs(t, b.store.StartTask(b.ctx, uuid.New(), "run-1"), store.ErrNotFound)
+}

@@ -55,6 +55,11 @@ func runTask(ctx workflow.Context, taskID uuid.UUID, taskType string, body func(
 	var a *activities.Activities
 	var out activities.Value
 	err := workflow.ExecuteLocalActivity(storeOptions(ctx), a.StartTask, taskID).Get(ctx, nil)
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == activities.ErrTaskEnded {
+		// Canceled before this run started it: the task keeps that outcome.
+		return out, temporal.NewCanceledError(app.Message())
+	}
 	if err == nil {
 		out, err = body(ctx)
 	}

@@ -200,3 +200,15 @@ func TestTaskWorkflowSurvivesAProviderOutageOfMinutes(t *testing.T) {
 	require.Greater(t, calls, 5, "retried by time, not by a count of attempts")
 	require.Less(t, b.env.Now().Sub(start), 3*time.Minute, "backoff is capped")
 }
+
+func TestTaskWorkflowLeavesATaskCanceledBeforeItsStart(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	acts := &activities.Activities{}
+	env.RegisterActivity(acts)
+	env.OnActivity(acts.StartTask, mock.Anything, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("task x: the task ended before its workflow started", activities.ErrTaskEnded, nil))
+	env.ExecuteWorkflow(TaskWorkflow, TaskInput{TaskID: uuid.New(), Type: "chat", Agent: definitions.Agent{Name: "chat"}, Input: json.RawMessage(`{}`)})
+	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()), "got %v", env.GetWorkflowError())
+	env.AssertNotCalled(t, "FinishTask", mock.Anything, mock.Anything)
+}
