@@ -57,7 +57,7 @@ func (s *Server) startStranded(ctx context.Context, t store.Task) store.Task {
 			s.Logger.WarnContext(ctx, "start the workflow of a stranded pending task; retrying later", "task_id", t.ID, "error", err)
 			return t
 		}
-		err = fmt.Errorf("Temporal refused to start its workflow: %w", err)
+		err = fmt.Errorf("the Temporal server refused to start its workflow: %w", err)
 	}
 	msg := "the task was never started: " + err.Error()
 	if ferr := s.Store.FinishTask(ctx, t.ID, "", store.StatusFailed, nil, msg); ferr != nil {
