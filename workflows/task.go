@@ -66,7 +66,7 @@ func runTask(ctx workflow.Context, taskID uuid.UUID, taskType string, body func(
 	status, msg := outcome(err)
 	finish := activities.FinishInput{TaskID: taskID, Type: taskType, Status: status, Output: out, Error: msg}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	if ferr := workflow.ExecuteLocalActivity(storeOptions(dctx), a.FinishTask, finish).Get(dctx, nil); ferr != nil {
+	if ferr := workflow.ExecuteLocalActivity(recordOptions(dctx), a.FinishTask, finish).Get(dctx, nil); ferr != nil {
 		return out, errors.Join(err, ferr)
 	}
 	return out, err
