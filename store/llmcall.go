@@ -110,24 +110,13 @@ func (s *Store) RecordLLMCall(ctx context.Context, c LLMCall) error {
 // ListLLMCalls returns the LLM calls of the tenant's task in the order they were recorded.
 // ErrNotFound if the task is not the tenant's.
 func (s *Store) ListLLMCalls(ctx context.Context, tenantID string, taskID uuid.UUID) ([]LLMCall, error) {
-	if err := tenantTaskExists(ctx, s.pool, tenantID, taskID); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, listLLMCalls, taskID)
-	if err != nil {
-		return nil, fmt.Errorf("list llm calls: %w", err)
-	}
-	calls, err := collect(rows, func(row pgx.Row) (LLMCall, error) {
+	return listOfTask(ctx, s, tenantID, taskID, "llm calls", listLLMCalls, func(row pgx.Row) (LLMCall, error) {
 		var c LLMCall
 		err := row.Scan(&c.ID, &c.TaskID, &c.SubtaskID, &c.CallKey, &c.Attempt, &c.Provider,
 			&c.Model, &c.Request, &c.Response, &c.InputTokens, &c.OutputTokens, &c.CostUSD,
 			&c.LatencyMS, &c.StatusCode, &c.Error, &c.CreatedAt)
 		return c, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list llm calls: %w", err)
-	}
-	return calls, nil
 }
 
 // llmCallEvent is the payload of an "llm_call" event: the call without its messages.

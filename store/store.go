@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -119,6 +120,23 @@ func isForeignKeyViolation(err error) bool {
 // collect scans every row of rows with scan.
 func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
+}
+
+// listOfTask runs query, whose $1 is a task id, for a task of the tenant and scans its rows
+// (what names them in errors). ErrNotFound if the task is not the tenant's.
+func listOfTask[T any](ctx context.Context, s *Store, tenantID string, taskID uuid.UUID, what, query string, scan func(pgx.Row) (T, error)) ([]T, error) {
+	if err := tenantTaskExists(ctx, s.pool, tenantID, taskID); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, query, taskID)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	items, err := collect(rows, scan)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	return items, nil
 }
 
 // mustExist runs query, a SELECT EXISTS, and returns ErrNotFound (naming what) when it is false.

@@ -127,18 +127,7 @@ func (s *Store) FinishSubtask(ctx context.Context, id uuid.UUID, status Status, 
 // ListSubtasks returns the subtasks of the tenant's task in the order they started.
 // ErrNotFound if the task is not the tenant's.
 func (s *Store) ListSubtasks(ctx context.Context, tenantID string, taskID uuid.UUID) ([]Subtask, error) {
-	if err := tenantTaskExists(ctx, s.pool, tenantID, taskID); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, listSubtasks, taskID)
-	if err != nil {
-		return nil, fmt.Errorf("list subtasks: %w", err)
-	}
-	subtasks, err := collect(rows, scanSubtask)
-	if err != nil {
-		return nil, fmt.Errorf("list subtasks: %w", err)
-	}
-	return subtasks, nil
+	return listOfTask(ctx, s, tenantID, taskID, "subtasks", listSubtasks, scanSubtask)
 }
 
 // subtaskEvent is the payload of the events of a subtask.

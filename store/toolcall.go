@@ -191,18 +191,7 @@ func (s *Store) GetToolCall(ctx context.Context, tenantID string, taskID uuid.UU
 // ListToolCalls returns the tool calls of the tenant's task in the order they were first
 // recorded. ErrNotFound if the task is not the tenant's.
 func (s *Store) ListToolCalls(ctx context.Context, tenantID string, taskID uuid.UUID) ([]ToolCall, error) {
-	if err := tenantTaskExists(ctx, s.pool, tenantID, taskID); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, listToolCalls, taskID)
-	if err != nil {
-		return nil, fmt.Errorf("list tool calls: %w", err)
-	}
-	calls, err := collect(rows, scanToolCall)
-	if err != nil {
-		return nil, fmt.Errorf("list tool calls: %w", err)
-	}
-	return calls, nil
+	return listOfTask(ctx, s, tenantID, taskID, "tool calls", listToolCalls, scanToolCall)
 }
 
 // toolCallEvent is the payload of the events of a tool call: no arguments or result, which
