@@ -214,6 +214,14 @@ steps:
 		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": typ, "input": map[string]any{"prompt": prompt}}, nil, &task))
 		return task
 	}
+	// completes submits a task and waits until it has completed.
+	completes := func(t *testing.T, typ, prompt string) (taskJSON, taskJSON) {
+		t.Helper()
+		task := submit(t, typ, prompt)
+		done := s.waitFor(t, task.ID, "completed", "failed")
+		require.Equal(t, "completed", done.Status, done.Error)
+		return task, done
+	}
 	toolCalls := func(t *testing.T, id string) []store.ToolCall {
 		calls, err := s.store.ListToolCalls(ctx, "default", uuid.MustParse(id))
 		require.NoError(t, err)
@@ -221,9 +229,7 @@ steps:
 	}
 
 	t.Run("an HTTP tool gets the arguments, the secret and the idempotency key", func(t *testing.T) {
-		task := submit(t, "clerk", "HTTP-ORDER please")
-		done := s.waitFor(t, task.ID, "completed", "failed")
-		require.Equal(t, "completed", done.Status, done.Error)
+		task, done := completes(t, "clerk", "HTTP-ORDER please")
 		require.JSONEq(t, `{"text": "done: {\"order_id\": \"A-42\", \"status\": \"shipped\"}"}`, string(done.Output))
 
 		calls := toolCalls(t, task.ID)
@@ -276,9 +282,7 @@ steps:
 	})
 
 	t.Run("tool arguments cannot change the scheme or the host", func(t *testing.T) {
-		task := submit(t, "clerk", "ESCAPE")
-		done := s.waitFor(t, task.ID, "completed", "failed")
-		require.Equal(t, "completed", done.Status, done.Error)
+		completes(t, "clerk", "ESCAPE")
 		var found bool
 		for _, r := range orders.requests() {
 			if strings.HasPrefix(r.Path, "/orders/..%2F") {
@@ -291,9 +295,7 @@ steps:
 	})
 
 	t.Run("parallel calls over stdio MCP, Streamable HTTP MCP and HTTP", func(t *testing.T) {
-		task := submit(t, "clerk", "PARALLEL")
-		done := s.waitFor(t, task.ID, "completed", "failed")
-		require.Equal(t, "completed", done.Status, done.Error)
+		task, done := completes(t, "clerk", "PARALLEL")
 		var out struct{ Text string }
 		require.NoError(t, json.Unmarshal(done.Output, &out))
 		parts := strings.Split(strings.TrimPrefix(out.Text, "done: "), " | ")
@@ -318,9 +320,7 @@ steps:
 	})
 
 	t.Run("a tool error is fed back and the model recovers", func(t *testing.T) {
-		task := submit(t, "clerk", "RECOVER")
-		done := s.waitFor(t, task.ID, "completed", "failed")
-		require.Equal(t, "completed", done.Status, done.Error)
+		task, done := completes(t, "clerk", "RECOVER")
 		require.Contains(t, string(done.Output), "C-1")
 		calls := toolCalls(t, task.ID)
 		require.Len(t, calls, 2)
@@ -380,9 +380,7 @@ steps:
 	})
 
 	t.Run("file_write refuses a path out of its root", func(t *testing.T) {
-		task := submit(t, "clerk", "TRAVERSE")
-		done := s.waitFor(t, task.ID, "completed", "failed")
-		require.Equal(t, "completed", done.Status, done.Error)
+		task, done := completes(t, "clerk", "TRAVERSE")
 		require.Contains(t, string(done.Output), "outside")
 		calls := toolCalls(t, task.ID)
 		require.Len(t, calls, 1)
@@ -390,9 +388,7 @@ steps:
 	})
 
 	t.Run("an agent delegates to another agent, run as a child with a subtask", func(t *testing.T) {
-		task := submit(t, "boss", "DELEGATE")
-		done := s.waitFor(t, task.ID, "completed", "failed")
-		require.Equal(t, "completed", done.Status, done.Error)
+		task, done := completes(t, "boss", "DELEGATE")
 		require.Contains(t, string(done.Output), "F-1 is lost")
 		var subtasks struct {
 			Items []struct {
@@ -418,9 +414,7 @@ steps:
 	})
 
 	t.Run("a 40-turn tool loop keeps its history under 1 MiB", func(t *testing.T) {
-		task := submit(t, "long", "LONG")
-		done := s.waitFor(t, task.ID, "completed", "failed")
-		require.Equal(t, "completed", done.Status, done.Error)
+		task, done := completes(t, "long", "LONG")
 		require.Len(t, toolCalls(t, task.ID), 40)
 		size := len(workflowHistory(t, s.temporal, done.WorkflowID))
 		require.Less(t, size, 1<<20, "history of 40 turns with 2 KiB results")
