@@ -411,6 +411,7 @@ steps:
 		calls := toolCalls(t, task.ID)
 		require.Len(t, calls, 1)
 		require.Equal(t, "lookup_order", calls[0].Tool)
+		recordHistory(t, s.temporal, done.WorkflowID, "tool_step")
 	})
 
 	t.Run("a 40-turn tool loop keeps its history under 1 MiB", func(t *testing.T) {
