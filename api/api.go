@@ -147,16 +147,20 @@ func shuttingDown(ctx context.Context) <-chan struct{} {
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	var problems []string
+	var down []string
 	if err := s.Store.Ping(ctx); err != nil {
-		problems = append(problems, "postgres: "+err.Error())
+		down = append(down, "postgres: unavailable")
+		s.Logger.WarnContext(ctx, "not ready: postgres", slog.Any("error", err))
 	}
 	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		problems = append(problems, "temporal: "+err.Error())
+		down = append(down, "temporal: unavailable")
+		s.Logger.WarnContext(ctx, "not ready: temporal", slog.Any("error", err))
 	}
-	if len(problems) > 0 {
-		s.Logger.WarnContext(ctx, "not ready", slog.Any("problems", problems))
-		http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)
+	if len(down) > 0 {
+		// What is down, never why: the reasons (addresses, users, errors) are
+		// in the server's log, not for anonymous callers.
+		w.Header().Set("Retry-After", retryAfter)
+		http.Error(w, strings.Join(down, "\n"), http.StatusServiceUnavailable)
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))

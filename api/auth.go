@@ -38,7 +38,7 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 				return
 			} else if err != nil {
 				s.Logger.ErrorContext(ctx.Context(), "look up api key", "error", err)
-				_ = huma.WriteErr(api, ctx, http.StatusServiceUnavailable, "The API key could not be checked; try again.")
+				writeProblem(api, ctx, unavailable("The API key could not be checked; try again shortly."))
 				return
 			}
 			p = principal{Tenant: k.TenantID, Actor: "apikey:" + k.ID.String(), Role: k.Role}
