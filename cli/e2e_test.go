@@ -49,7 +49,10 @@ func startDev(t testing.TB, fake *llmtest.Server, extraEnv map[string]string) *d
 	require.NoError(t, err)
 	temporalPort, err := devserver.FreePort("127.0.0.1")
 	require.NoError(t, err)
-	dbURL := storetest.NewEmptyDB(t)
+	dbURL := extraEnv["DATABASE_URL"] // a test's own server, else a database of its own
+	if dbURL == "" {
+		dbURL = storetest.NewEmptyDB(t)
+	}
 	env := map[string]string{
 		"DATABASE_URL":         dbURL,
 		"TROUPE_ADDR":          fmt.Sprintf("127.0.0.1:%d", apiPort),

@@ -114,7 +114,7 @@ func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
 		}
 		req.Messages = conv.msgs
 		var rec activities.RecordOutput
-		err = workflow.ExecuteLocalActivity(recordOptions(ctx), a.RecordLLMCall, activities.RecordInput{
+		err = workflow.ExecuteLocalActivity(storeOptions(ctx), a.RecordLLMCall, activities.RecordInput{
 			TaskID: call.TaskID, SubtaskID: call.SubtaskID, Conversation: conv.ref(), Request: req, Result: res,
 		}).Get(ctx, &rec)
 		total.Model = res.Model

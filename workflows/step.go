@@ -52,7 +52,7 @@ func AgentStepWorkflow(ctx workflow.Context, in StepInput) (StepResult, error) {
 	status, msg := outcome(err)
 	finish := activities.SubtaskFinish{SubtaskID: subtaskID, Status: status, Model: res.Model, Output: res.Output, Error: msg}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	if ferr := workflow.ExecuteLocalActivity(recordOptions(dctx), a.FinishSubtask, finish).Get(dctx, nil); ferr != nil && err == nil {
+	if ferr := workflow.ExecuteLocalActivity(storeOptions(dctx), a.FinishSubtask, finish).Get(dctx, nil); ferr != nil && err == nil {
 		return res, ferr
 	}
 	return res, err

@@ -66,32 +66,28 @@ func runTask(ctx workflow.Context, taskID uuid.UUID, taskType string, body func(
 	status, msg := outcome(err)
 	finish := activities.FinishInput{TaskID: taskID, Type: taskType, Status: status, Output: out, Error: msg}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	if ferr := workflow.ExecuteLocalActivity(recordOptions(dctx), a.FinishTask, finish).Get(dctx, nil); ferr != nil {
+	if ferr := workflow.ExecuteLocalActivity(storeOptions(dctx), a.FinishTask, finish).Get(dctx, nil); ferr != nil {
 		return out, errors.Join(err, ferr)
 	}
 	return out, err
 }
 
 // storeOptions are the options of the local activities that write to the
-// store: short attempts, retried until the store answers or a minute passes.
+// store: short attempts, retried until the store answers, for up to half an
+// hour. A Postgres outage shorter than that fails no task: the steps wait,
+// and what cannot be had again for free (an LLM's answer, a tool's result)
+// is recorded once it is back.
 func storeOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout:    10 * time.Second,
-		ScheduleToCloseTimeout: time.Minute,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 5 * time.Second},
-	})
-}
-
-// recordOptions are the options of the local activities that record what
-// cannot be had again for free (an LLM's answer, a tool's result): retried
-// until the store answers, for up to half an hour.
-func recordOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    10 * time.Second,
-		ScheduleToCloseTimeout: 30 * time.Minute,
+		ScheduleToCloseTimeout: storeWriteDeadline,
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second},
 	})
 }
+
+// storeWriteDeadline is how long a store write of a workflow waits for
+// Postgres before it fails its task.
+const storeWriteDeadline = 30 * time.Minute
 
 // outcome maps a workflow error to the task's terminal status and message.
 func outcome(err error) (store.Status, string) {

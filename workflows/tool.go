@@ -440,7 +440,7 @@ func (ap *approvals) wait(ctx workflow.Context, callID string, timeout time.Dura
 // recordToolCall records a tool call's state.
 func recordToolCall(ctx workflow.Context, c store.ToolCall) error {
 	var a *activities.Activities
-	return workflow.ExecuteLocalActivity(recordOptions(ctx), a.RecordToolCall, c).Get(ctx, nil)
+	return workflow.ExecuteLocalActivity(storeOptions(ctx), a.RecordToolCall, c).Get(ctx, nil)
 }
 
 // argsProblem says what is wrong with a call's arguments: not a JSON
