@@ -196,7 +196,7 @@ func classify(ctx context.Context, err error) error {
 	}
 	return temporal.NewApplicationErrorWithOptions(perr.Error(), perr.Kind(), temporal.ApplicationErrorOptions{
 		NonRetryable:   !perr.Retryable,
-		NextRetryDelay: perr.RetryAfter,
+		NextRetryDelay: retryDelay(ctx, perr.RetryAfter),
 	})
 }
 

@@ -138,7 +138,9 @@ func classifyTool(ctx context.Context, err error) error {
 	}
 	var terr *tool.Error
 	if !errors.As(err, &terr) {
-		return temporal.NewApplicationError(err.Error(), errToolUnavailable)
+		return temporal.NewApplicationErrorWithOptions(err.Error(), errToolUnavailable, temporal.ApplicationErrorOptions{
+			NextRetryDelay: retryDelay(ctx, 0),
+		})
 	}
 	kind := errToolUnavailable
 	if !terr.Retryable {
@@ -146,7 +148,7 @@ func classifyTool(ctx context.Context, err error) error {
 	}
 	return temporal.NewApplicationErrorWithOptions(err.Error(), kind, temporal.ApplicationErrorOptions{
 		NonRetryable:   !terr.Retryable,
-		NextRetryDelay: terr.RetryAfter,
+		NextRetryDelay: retryDelay(ctx, terr.RetryAfter),
 	})
 }
 
