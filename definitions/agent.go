@@ -48,6 +48,9 @@ type Agent struct {
 	// MaxTurns bounds the model turns of a conversation with tools; 0 means
 	// DefaultMaxTurns.
 	MaxTurns int `json:"max_turns,omitempty"`
+	// Retry says how the agent's failed LLM calls are retried; it wins over
+	// a workflow's defaults. The zero value keeps them.
+	Retry RetryPolicy `json:"retry,omitzero"`
 
 	inputSchema  *jsonschema.Schema // compiled Input, when loaded from YAML
 	outputSchema *jsonschema.Schema // compiled OutputSchema, when loaded from YAML
@@ -102,6 +105,7 @@ func (d *decoder) agent(n *node, a *Agent, local bool) {
 		},
 		"tools":     func(v *node) { a.Tools = d.grants(v, a) },
 		"max_turns": func(v *node) { a.MaxTurns = d.bounded(v, "max_turns", 1, maxTurnsLimit) },
+		"retry":     func(v *node) { a.Retry = d.retry(v) },
 	}
 	what := "agent " + a.Name
 	if !local {

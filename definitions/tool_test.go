@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -150,9 +151,11 @@ tools:
   - tool: agent:helper
     approval: none
 max_turns: 25
+retry: {max_attempts: 8, max_interval: 1m}
 `))
 	require.NoError(t, err)
 	a := cat.Agents["coordinator"]
+	require.Equal(t, RetryPolicy{MaxAttempts: 8, MaxInterval: Duration(time.Minute)}, a.Retry)
 	require.Equal(t, []Grant{
 		{Tool: "lookup_order"},
 		{Tool: "everything/*"},
@@ -318,6 +321,7 @@ func TestValidateReportsToolProblemsAtTheirPosition(t *testing.T) {
 		{"grant approval", "name: a\ntools: [{tool: notes, approval: always}]\n", `2:33: approval must be required or none, got "always"`},
 		{"max_turns below 1", "name: a\nmax_turns: 0\n", "2:12: max_turns must be at least 1, got 0"},
 		{"max_turns above 100", "name: a\nmax_turns: 101\n", "2:12: max_turns must be at most 100, got 101"},
+		{"agent retry", "name: a\nretry: {max_attempts: 0}\n", "2:23: max_attempts must be at least 1, got 0"},
 		{"grant in a workflow agent", "name: w\nagents: {a: {tools: [agent:b, lookup_ordr]}, b: {}}\nsteps: [{id: one, agent: a}]\n", `2:31: unknown tool "lookup_ordr"; did you mean "lookup_order"?`},
 
 		// tool steps

@@ -52,8 +52,9 @@ type Defaults struct {
 	Retry   RetryPolicy `json:"retry"`
 }
 
-// RetryPolicy says how a failed call is retried: an LLM call of an agent
-// step (workflow defaults) or a tool call (tool files).
+// RetryPolicy says how a failed call is retried: an agent's LLM calls (in
+// the agent, or a workflow's defaults) or a tool's calls (tool files). The
+// zero value keeps the default: retry until the call's deadline.
 type RetryPolicy struct {
 	MaxAttempts     int      `json:"max_attempts,omitempty"`
 	InitialInterval Duration `json:"initial_interval,omitempty"`

@@ -39,7 +39,8 @@ type agentCall struct {
 	Model    string
 	Messages []llm.Message
 	Timeout  time.Duration
-	Retry    *temporal.RetryPolicy
+	// Retry is the workflow's default retry policy; the agent's own wins.
+	Retry *temporal.RetryPolicy
 	// Budget is what the call may spend in USD; nil means no limit.
 	Budget  *float64
 	Toolset Toolset
@@ -69,7 +70,7 @@ func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
 		ScheduleToCloseTimeout: defaultCallDeadline,
 		HeartbeatTimeout:       heartbeatTimeout,
 		WaitForCancellation:    true,
-		RetryPolicy:            cmp.Or(call.Retry, defaultRetry()),
+		RetryPolicy:            cmp.Or(retryPolicy(call.Agent.Retry), call.Retry, defaultRetry()),
 	})
 	var a *activities.Activities
 	var total agentResult

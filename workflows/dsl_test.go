@@ -379,3 +379,23 @@ steps:
 	require.Len(t, b.calls, 2, "defaults.retry.max_attempts bounds the attempts")
 	require.Equal(t, "503 upstream", b.finished.Error, "the task's error is the provider's, not the wrapping of child workflow and activity")
 }
+
+func TestAgentRetryPolicyWinsOverDefaults(t *testing.T) {
+	t.Parallel()
+	b := setupDSL(t, func(_ context.Context, _, _ string, _ int) (activities.CallResult, error) {
+		return activities.CallResult{}, temporal.NewApplicationError("503 upstream", "server_error")
+	})
+	_, err := b.run(t, load(t, `
+name: flaky
+agents:
+  w:
+    system: W
+    retry: {max_attempts: 3, initial_interval: 1s}
+defaults:
+  retry: {max_attempts: 2, initial_interval: 1s}
+steps:
+  - {id: one, agent: w, prompt: "1"}
+`), `{}`)
+	require.ErrorContains(t, err, "503 upstream")
+	require.Len(t, b.calls, 3, "the agent's retry.max_attempts bounds the attempts")
+}
