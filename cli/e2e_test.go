@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	common "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
@@ -110,6 +111,16 @@ func startDev(t testing.TB, fake *llmtest.Server, extraEnv map[string]string) *d
 	return s
 }
 
+// db opens a pool on the stack's database, for checks the API does not
+// offer, closed at the end of the test.
+func (s *devStack) db(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := store.Connect(context.Background(), s.dbURL)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 // testWriter sends a process's log lines to the test log.
 type testWriter struct {
 	t  testing.TB
@@ -169,10 +180,18 @@ func (s *devStack) waitFor(t testing.TB, id string, statuses ...string) taskJSON
 	return s.poll(t, 100*time.Millisecond, id, statuses...)
 }
 
-// poll reads the task every interval until it has one of the statuses.
+// poll reads the task every interval until it has one of the statuses, for
+// up to a minute.
 func (s *devStack) poll(t testing.TB, interval time.Duration, id string, statuses ...string) taskJSON {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	return s.pollFor(t, time.Minute, interval, id, statuses...)
+}
+
+// pollFor reads the task every interval until it has one of the statuses,
+// for up to limit.
+func (s *devStack) pollFor(t testing.TB, limit, interval time.Duration, id string, statuses ...string) taskJSON {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		var task taskJSON
 		require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/tasks/"+id, nil, nil, &task))

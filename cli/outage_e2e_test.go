@@ -20,7 +20,6 @@ import (
 	"github.com/troupe-dev/troupe/devserver"
 	"github.com/troupe-dev/troupe/llm"
 	"github.com/troupe-dev/troupe/llm/llmtest"
-	"github.com/troupe-dev/troupe/store"
 )
 
 // outage is how long Postgres stays down in TestPostgresOutage: longer than
@@ -33,6 +32,7 @@ const outage = 70 * time.Second
 // back, every answer the provider gave is recorded exactly once, and the
 // event streams end with the tasks.
 func TestPostgresOutage(t *testing.T) {
+	t.Parallel()
 	if _, err := devserver.FindPostgresBin(); err != nil {
 		t.Skipf("no PostgreSQL binaries: %v", err)
 	}
@@ -137,9 +137,7 @@ output:
 		require.Equal(t, "completed", task.Status, "task %s: %s", id, task.Error)
 		require.Contains(t, string(task.Output), "baton")
 	}
-	db, err := store.Connect(t.Context(), s.dbURL)
-	require.NoError(t, err)
-	defer db.Close()
+	db := s.db(t)
 	var count, tasksCount int
 	var calls, tasksCost float64
 	require.NoError(t, db.QueryRow(t.Context(),
