@@ -64,10 +64,12 @@ type NewTask struct {
 // TaskFilter selects the tasks ListTasks returns. TenantID is required; other zero fields do not
 // filter. CreatedAfter and CreatedBefore are exclusive bounds.
 type TaskFilter struct {
-	TenantID      string
-	Status        Status
-	Type          string
-	UserIDHash    string
+	TenantID   string
+	Status     Status
+	Type       string
+	UserIDHash string
+	// Model is the model of the task (its default model).
+	Model         string
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
 	// Limit is the page size: default 50, at most 200.
@@ -235,13 +237,31 @@ func getTask(row pgx.Row, id uuid.UUID) (Task, error) {
 // ListTasks returns a page of the tenant's tasks matching f, newest first, and the cursor of
 // the next page ("" on the last page). A cursor ListTasks did not issue gives ErrInvalidCursor.
 func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (tasks []Task, nextCursor string, err error) {
+	c, err := taskConditions(f)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := pageLimit(f.Limit, 50, 200)
+	tasks, err = s.selectTasks(ctx, c, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list tasks: %w", err)
+	}
+	tasks, nextCursor = page(tasks, limit, taskPosition)
+	return tasks, nextCursor, nil
+}
+
+// taskPosition is the keyset position of a task in lists, newest first.
+func taskPosition(t Task) cursor { return cursor{At: t.CreatedAt, ID: t.ID.String()} }
+
+// taskConditions turns f, but its limit, into the conditions of a query of tasks.
+func taskConditions(f TaskFilter) (conditions, error) {
+	var c conditions
 	if f.TenantID == "" {
-		return nil, "", fmt.Errorf("%w: listing tasks needs a tenant", ErrInvalid)
+		return c, fmt.Errorf("%w: listing tasks needs a tenant", ErrInvalid)
 	}
 	if f.Status != "" && !f.Status.Valid() {
-		return nil, "", fmt.Errorf("%w: unknown status %q", ErrInvalid, f.Status)
+		return c, fmt.Errorf("%w: unknown status %q", ErrInvalid, f.Status)
 	}
-	var c conditions
 	c.add("tenant_id = $%d", f.TenantID)
 	if f.Status != "" {
 		c.add("status = $%d", f.Status)
@@ -252,6 +272,9 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (tasks []Task, next
 	if f.UserIDHash != "" {
 		c.add("user_id_hash = $%d", f.UserIDHash)
 	}
+	if f.Model != "" {
+		c.add("model = $%d", f.Model)
+	}
 	if !f.CreatedAfter.IsZero() {
 		c.add("created_at > $%d", f.CreatedAfter)
 	}
@@ -261,29 +284,26 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (tasks []Task, next
 	if f.Cursor != "" {
 		cur, err := decodeCursor(f.Cursor)
 		if err != nil {
-			return nil, "", err
+			return c, err
 		}
 		id, err := uuid.Parse(cur.ID)
 		if err != nil {
-			return nil, "", fmt.Errorf("%w: %w", ErrInvalidCursor, err)
+			return c, fmt.Errorf("%w: %w", ErrInvalidCursor, err)
 		}
 		c.add("(created_at, id) < ($%d, $%d)", cur.At, id)
 	}
-	limit := pageLimit(f.Limit, 50, 200)
+	return c, nil
+}
+
+// selectTasks reads up to limit tasks matching c, newest first.
+func (s *Store) selectTasks(ctx context.Context, c conditions, limit int) ([]Task, error) {
 	query := fmt.Sprintf("SELECT %s FROM tasks %s ORDER BY created_at DESC, id DESC LIMIT %d",
-		taskColumns, c.where(), limit+1)
+		taskColumns, c.where(), limit)
 	rows, err := s.pool.Query(ctx, query, c.args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("list tasks: %w", err)
+		return nil, err
 	}
-	tasks, err = collect(rows, scanTask)
-	if err != nil {
-		return nil, "", fmt.Errorf("list tasks: %w", err)
-	}
-	tasks, nextCursor = page(tasks, limit, func(t Task) cursor {
-		return cursor{At: t.CreatedAt, ID: t.ID.String()}
-	})
-	return tasks, nextCursor, nil
+	return collect(rows, scanTask)
 }
 
 const startTask = `
