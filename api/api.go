@@ -102,6 +102,7 @@ func (s *Server) Register(api huma.API) {
 	s.registerDefinitions(api)
 	s.registerTools(api)
 	s.registerReports(api)
+	s.registerExport(api)
 }
 
 // eventStreams serves GET /v1/tasks/{id}/events as server-sent events when
