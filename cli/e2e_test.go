@@ -499,6 +499,39 @@ func TestDevEndToEnd(t *testing.T) {
 		require.Equal(t, first.ID, second.ID)
 		s.waitFor(t, first.ID, "completed")
 	})
+
+	t.Run("troupe export writes the conversations as JSONL", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "summaries.jsonl")
+		env := map[string]string{"TROUPE_API_URL": s.api}
+		var out bytes.Buffer
+		err := Run(context.Background(), []string{"export", "--type", "summarize", "--status", "completed", "--output", file},
+			func(k string) string { return env[k] }, &out, &out)
+		require.NoError(t, err, out.String())
+		data, err := os.ReadFile(file)
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		require.GreaterOrEqual(t, len(lines), 3)
+		for _, line := range lines {
+			var conv struct {
+				Messages []struct {
+					Role    string  `json:"role"`
+					Content *string `json:"content"`
+				} `json:"messages"`
+				Metadata struct {
+					TaskID, Type, Status, Model string
+					CostUSD                     float64 `json:"cost_usd"`
+				} `json:"metadata"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(line), &conv), line)
+			require.Equal(t, "summarize", conv.Metadata.Type)
+			require.Equal(t, "completed", conv.Metadata.Status)
+			require.Equal(t, "system", conv.Messages[0].Role)
+			require.Equal(t, "user", conv.Messages[1].Role)
+			last := conv.Messages[len(conv.Messages)-1]
+			require.Equal(t, "assistant", last.Role, "the answer closes the conversation")
+			require.NotEmpty(t, *last.Content)
+		}
+	})
 }
 
 // eventKinds lists the kinds of the task's events, oldest first.

@@ -21,6 +21,8 @@ Usage:
   troupe run FILE|TYPE [--input JSON] submit a task to a running API and follow it
   troupe replay HISTORY.json...       replay exported workflow histories
   troupe apikey create TENANT [--role admin|member] [--name NAME]
+  troupe export [--type T] [--status S] [--model M] [--since 24h] [--cursor C] [--output FILE]
+                                      conversations as JSONL (OpenAI fine-tuning format)
 
 Configuration comes from environment variables; see the README.
 `
@@ -54,6 +56,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runReplay(rest, stdout)
 	case "apikey":
 		return runAPIKey(ctx, cfg, rest, stdout)
+	case "export":
+		return runExport(ctx, cfg, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,7 +45,7 @@ func runTask(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		}
 		body["type"], body["definition"] = "workflow:"+name, string(src)
 	}
-	c := &apiClient{base: strings.TrimRight(cfg.APIURL, "/"), key: cfg.APIKey, http: &http.Client{Timeout: 30 * time.Second}}
+	c := newAPIClient(cfg, 30*time.Second)
 	var task struct {
 		ID     string          `json:"id"`
 		Status string          `json:"status"`
@@ -118,56 +117,6 @@ func howToAnswer(api, taskID, kind string, payload json.RawMessage) string {
 		return fmt.Sprintf("  waiting for approval: curl -X POST %s/v1/tasks/%s/signals/%s -d '{\"approved\": true}'", api, taskID, p.Signal)
 	}
 	return ""
-}
-
-// apiClient is a minimal JSON client of the troupe API.
-type apiClient struct {
-	base string
-	key  string
-	http *http.Client
-}
-
-func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		data, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w (is `troupe dev` or `troupe serve` running? set TROUPE_API_URL)", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		var problem struct {
-			Detail string `json:"detail"`
-			Errors []struct {
-				Message  string `json:"message"`
-				Location string `json:"location"`
-			} `json:"errors"`
-		}
-		msg := strings.TrimSpace(string(data))
-		if json.Unmarshal(data, &problem) == nil && problem.Detail != "" {
-			msg = problem.Detail
-			for _, e := range problem.Errors {
-				msg += "\n  " + e.Location + ": " + e.Message
-			}
-		}
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, msg)
-	}
-	return json.Unmarshal(data, out)
 }
 
 // workflowName validates a workflow file locally, so its problems are shown
