@@ -67,6 +67,30 @@ func NewStore(t testing.TB) *store.Store {
 	return store.New(pool)
 }
 
+// AppURL returns dbURL, which must be migrated, with its user replaced by a new LOGIN role
+// that is a member of migrations.AppRole, the way troupe serve and worker connect in
+// production. The role is dropped when the test ends.
+func AppURL(t testing.TB, dbURL string) string {
+	t.Helper()
+	ctx := t.Context()
+	name := "troupe_test_app_" + strings.ToLower(rand.Text())
+	password := rand.Text() // base32: nothing to quote
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	u.User = url.UserPassword(name, password)
+	conn, err := pgx.Connect(ctx, URL())
+	require.NoError(t, err, "connect to the test database server (TEST_DATABASE_URL)")
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, "CREATE ROLE "+ident(name)+" LOGIN PASSWORD '"+password+"' IN ROLE "+ident(migrations.AppRole))
+	require.NoError(t, err, "create a login role in %s", migrations.AppRole)
+	t.Cleanup(func() {
+		if err := adminExec("DROP ROLE IF EXISTS " + ident(name)); err != nil {
+			t.Errorf("drop test role %s: %v", name, err)
+		}
+	})
+	return u.String()
+}
+
 // newDatabase creates a database copied from template and returns its URL.
 func newDatabase(t testing.TB, template string) string {
 	t.Helper()
@@ -80,14 +104,16 @@ func newDatabase(t testing.TB, template string) string {
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(template))
 	require.NoError(t, err, "create test database")
 	t.Cleanup(func() {
-		if err := dropDatabase(name); err != nil {
+		if err := adminExec("DROP DATABASE IF EXISTS " + ident(name) + " WITH (FORCE)"); err != nil {
 			t.Errorf("drop test database %s: %v", name, err)
 		}
 	})
 	return dbURL
 }
 
-func dropDatabase(name string) error {
+// adminExec runs sql on the test server's admin database, outside of a test's context (which
+// has ended when cleanups run).
+func adminExec(sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, URL())
@@ -95,7 +121,7 @@ func dropDatabase(name string) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)")
+	_, err = conn.Exec(ctx, sql)
 	return err
 }
 
