@@ -72,19 +72,25 @@ func NewStore(t testing.TB) *store.Store {
 // production. The role is dropped when the test ends.
 func AppURL(t testing.TB, dbURL string) string {
 	t.Helper()
-	ctx := t.Context()
-	name := "troupe_test_app_" + strings.ToLower(rand.Text())
+	return RoleURL(t, dbURL, "IN ROLE "+ident(migrations.AppRole))
+}
+
+// RoleURL returns dbURL with its user replaced by a new LOGIN role created with options
+// (CREATE ROLE syntax, e.g. "NOCREATEROLE"). When the test ends, what the role owns in that
+// database and the privileges it was granted there are dropped, then the role.
+func RoleURL(t testing.TB, dbURL, options string) string {
+	t.Helper()
+	name := "troupe_test_role_" + strings.ToLower(rand.Text())
 	password := rand.Text() // base32: nothing to quote
 	u, err := url.Parse(dbURL)
 	require.NoError(t, err)
+	adminURL, err := databaseURL(URL(), strings.TrimPrefix(u.Path, "/"))
+	require.NoError(t, err)
 	u.User = url.UserPassword(name, password)
-	conn, err := pgx.Connect(ctx, URL())
-	require.NoError(t, err, "connect to the test database server (TEST_DATABASE_URL)")
-	defer conn.Close(context.WithoutCancel(ctx))
-	_, err = conn.Exec(ctx, "CREATE ROLE "+ident(name)+" LOGIN PASSWORD '"+password+"' IN ROLE "+ident(migrations.AppRole))
-	require.NoError(t, err, "create a login role in %s", migrations.AppRole)
+	err = adminExec(URL(), "CREATE ROLE "+ident(name)+" LOGIN PASSWORD '"+password+"' "+options)
+	require.NoError(t, err, "create a test role")
 	t.Cleanup(func() {
-		if err := adminExec("DROP ROLE IF EXISTS " + ident(name)); err != nil {
+		if err := adminExec(adminURL, "DROP OWNED BY "+ident(name), "DROP ROLE "+ident(name)); err != nil {
 			t.Errorf("drop test role %s: %v", name, err)
 		}
 	})
@@ -104,25 +110,29 @@ func newDatabase(t testing.TB, template string) string {
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(template))
 	require.NoError(t, err, "create test database")
 	t.Cleanup(func() {
-		if err := adminExec("DROP DATABASE IF EXISTS " + ident(name) + " WITH (FORCE)"); err != nil {
+		if err := adminExec(URL(), "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
 			t.Errorf("drop test database %s: %v", name, err)
 		}
 	})
 	return dbURL
 }
 
-// adminExec runs sql on the test server's admin database, outside of a test's context (which
-// has ended when cleanups run).
-func adminExec(sql string) error {
+// adminExec runs statements, in order, on the database at adminURL (a URL of the test server's
+// role), outside of any test's context (which has ended when cleanups run).
+func adminExec(adminURL string, statements ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, URL())
+	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, sql)
-	return err
+	for _, sql := range statements {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ensureTemplate returns the name of the template database of the current migrations,
