@@ -21,8 +21,8 @@ BEGIN
             WHEN duplicate_object OR unique_violation THEN
                 NULL; -- created meanwhile by the migration of another database
             WHEN insufficient_privilege THEN
-                RAISE EXCEPTION 'role troupe_app does not exist, and % may not create it', current_user
-                    USING HINT = 'As an administrator: CREATE ROLE troupe_app NOLOGIN; then run troupe migrate up again.';
+                RAISE EXCEPTION 'role troupe_app does not exist, and % may not create it: as an administrator, run CREATE ROLE troupe_app NOLOGIN, then troupe migrate up again',
+                    current_user;
         END;
     END IF;
 END
