@@ -148,9 +148,8 @@ func TestApplicationRoleCreation(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(names))
 	for i, name := range names {
-		wg.Go(func() {
-			errs[i] = store.Migrate(ctx, at(t, pg, "postgres:///"+name+"?sslmode=disable", "postgres"), "up", io.Discard)
-		})
+		dbURL := at(t, pg, "postgres:///"+name+"?sslmode=disable", "postgres")
+		wg.Go(func() { errs[i] = store.Migrate(ctx, dbURL, "up", io.Discard) })
 	}
 	wg.Wait()
 	require.NoError(t, errors.Join(errs...))
