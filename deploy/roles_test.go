@@ -164,3 +164,76 @@ func TestApplicationRoleCreation(t *testing.T) {
 	require.True(t, canInsert)
 	require.False(t, canUpdate)
 }
+
+// podSpecs reads the pod templates of the Deployments and Jobs in a file of deploy/k8s.
+func podSpecs(t *testing.T, file string) []podSpec {
+	t.Helper()
+	f, err := os.Open(filepath.Join("k8s", file))
+	require.NoError(t, err)
+	defer f.Close()
+	var specs []podSpec
+	dec := yaml.NewDecoder(f)
+	for {
+		var doc struct {
+			Kind string `yaml:"kind"`
+			Spec struct {
+				Template struct {
+					Spec podSpec `yaml:"spec"`
+				} `yaml:"template"`
+			} `yaml:"spec"`
+		}
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return specs
+		}
+		require.NoError(t, err, file)
+		if doc.Kind == "Deployment" || doc.Kind == "Job" {
+			specs = append(specs, doc.Spec.Template.Spec)
+		}
+	}
+}
+
+// podSpec is the part of a pod template the checks read.
+type podSpec struct {
+	Containers []struct {
+		EnvFrom []struct {
+			SecretRef struct{ Name string } `yaml:"secretRef"`
+		} `yaml:"envFrom"`
+		Env []struct {
+			Name      string `yaml:"name"`
+			ValueFrom struct {
+				SecretKeyRef struct{ Name string } `yaml:"secretKeyRef"`
+			} `yaml:"valueFrom"`
+		} `yaml:"env"`
+	} `yaml:"containers"`
+}
+
+// secrets lists the Secrets a pod reads.
+func (p podSpec) secrets() []string {
+	var names []string
+	for _, c := range p.Containers {
+		for _, e := range c.EnvFrom {
+			names = append(names, e.SecretRef.Name)
+		}
+		for _, e := range c.Env {
+			names = append(names, e.ValueFrom.SecretKeyRef.Name)
+		}
+	}
+	return names
+}
+
+// In Kubernetes, only the migration Job sees the owner's URL (Secret troupe-migrate).
+func TestOnlyTheMigrationJobConnectsAsTheOwner(t *testing.T) {
+	job := podSpecs(t, "migrate-job.yaml")
+	require.Len(t, job, 1)
+	require.Contains(t, job[0].secrets(), "troupe-migrate")
+	require.NotContains(t, job[0].secrets(), "troupe-secrets")
+	for _, file := range []string{"api.yaml", "worker.yaml"} {
+		pods := podSpecs(t, file)
+		require.NotEmpty(t, pods, file)
+		for _, p := range pods {
+			require.Contains(t, p.secrets(), "troupe-secrets", file)
+			require.NotContains(t, p.secrets(), "troupe-migrate", file)
+		}
+	}
+}
