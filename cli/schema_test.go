@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -42,4 +43,25 @@ func TestServeAndWorkerRefuseAnOlderSchema(t *testing.T) {
 			require.Contains(t, string(out), want)
 		})
 	}
+}
+
+// A schema newer than the binary (a newer version migrated it during a
+// rolling upgrade) is accepted with a warning: the worker goes on to Temporal
+// (none runs here, which ends it).
+func TestWorkerWarnsOfANewerSchema(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.NewDB(t)
+	pool, err := store.Connect(t.Context(), dbURL)
+	require.NoError(t, err)
+	_, err = pool.Exec(t.Context(), `INSERT INTO goose_db_version (version_id, is_applied)
+		SELECT max(version_id) + 1, true FROM goose_db_version`)
+	pool.Close()
+	require.NoError(t, err)
+
+	temporal := freeAddr(t)
+	env := map[string]string{"DATABASE_URL": dbURL, "TEMPORAL_ADDRESS": temporal, "TROUPE_METRICS_ADDR": freeAddr(t)}
+	var stderr bytes.Buffer
+	err = Run(t.Context(), []string{"worker"}, func(k string) string { return env[k] }, io.Discard, &stderr)
+	require.ErrorContains(t, err, "connect to Temporal at "+temporal)
+	require.Contains(t, stderr.String(), "the database schema is newer than this troupe binary")
 }

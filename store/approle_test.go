@@ -146,9 +146,18 @@ func TestAppRoleRunsTheStore(t *testing.T) {
 	require.NoError(t, b.store.AppendAudit(b.ctx, store.Audit{EventType: "task.completed", TenantID: "acme", ResourceID: task.ID.String(), DedupeKey: "done"}),
 		"a retried audit row changes nothing")
 
+	require.NoError(t, b.store.Ping(b.ctx))
 	got, err := b.store.GetTask(b.ctx, "acme", task.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusCompleted, got.Status)
+	_, err = b.store.GetTaskByID(b.ctx, task.ID)
+	require.NoError(t, err)
+	_, err = b.store.ListLLMCalls(b.ctx, "acme", task.ID)
+	require.NoError(t, err)
+	_, err = b.store.GetToolCall(b.ctx, "acme", task.ID, "tool-0")
+	require.NoError(t, err)
+	_, err = b.store.Messages(b.ctx, task.ID, "main", 3)
+	require.NoError(t, err)
 	_, _, err = b.store.ListTasks(b.ctx, store.TaskFilter{TenantID: "acme"})
 	require.NoError(t, err)
 	_, err = b.store.ListSubtasks(b.ctx, "acme", task.ID)
