@@ -3,7 +3,8 @@
 //
 // It connects to TEST_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable), which must be a postgres:// URL
-// of a role allowed to create databases. The schema is migrated once into a template database
+// of a role allowed to create databases (and roles, for RoleURL and AppURL), whose login roles
+// the server lets in with a password or trust. The schema is migrated once into a template database
 // named after a hash of the migrations, built under an advisory lock so that test processes
 // running side by side agree; each test gets a copy, dropped when it ends. Tests using it can
 // call t.Parallel().
