@@ -48,6 +48,10 @@ func openProcess(ctx context.Context, cfg config, stderr io.Writer, service stri
 		p.Close()
 		return nil, err
 	}
+	if err := checkSchema(ctx, p.pool, p.logger); err != nil {
+		p.Close()
+		return nil, err
+	}
 	p.store = store.New(p.pool)
 	p.tools = newToolbox(cfg, p.tracer, p.logger)
 	if p.temporal, err = dialTemporal(ctx, cfg, p.tracer, p.logger); err != nil {
@@ -58,6 +62,21 @@ func openProcess(ctx context.Context, cfg config, stderr io.Writer, service stri
 		p.logger.Warn("search attributes are not registered; register TroupeTenant, TroupeTaskType and TroupeUserHash (Keyword) with `temporal operator search-attribute create`", "error", err)
 	}
 	return p, nil
+}
+
+// checkSchema refuses a database schema older than this binary's migrations,
+// and warns about a newer one: migrations are additive, so a binary one
+// version behind keeps working during a rolling upgrade.
+func checkSchema(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+	v, err := store.CheckSchema(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if v.Database > v.Binary {
+		logger.Warn("the database schema is newer than this troupe binary; fine during a rolling upgrade, but upgrade this process",
+			"schema_version", v.Database, "binary_schema_version", v.Binary)
+	}
+	return nil
 }
 
 // Close releases the process's connections.

@@ -68,3 +68,33 @@ func TestDownRemovesEverythingUpCreates(t *testing.T) {
 	}
 	require.Equal(t, []string{"goose_db_version", "goose_db_version_id_seq"}, publicObjects(t, conn))
 }
+
+// The migrations need no superuser: an owner with no CREATEROLE, once an administrator has
+// created the application role, migrates a database it may create tables in, and the
+// application then connects as a member of the role, which cannot change the audit log.
+func TestOwnerWithoutCreateRoleMigrates(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := storetest.NewEmptyDB(t)
+	ownerURL := storetest.RoleURL(t, url, "NOSUPERUSER NOCREATEROLE NOCREATEDB")
+	owner, err := pgx.ParseConfig(ownerURL)
+	require.NoError(t, err)
+	admin, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer admin.Close(context.WithoutCancel(ctx))
+	_, err = admin.Exec(ctx, "GRANT CREATE ON SCHEMA public TO "+pgx.Identifier{owner.User}.Sanitize())
+	require.NoError(t, err)
+
+	require.NoError(t, store.Migrate(ctx, ownerURL, "up", io.Discard))
+	var tableOwner string
+	require.NoError(t, admin.QueryRow(ctx, "SELECT tableowner FROM pg_tables WHERE tablename = 'audit_logs'").Scan(&tableOwner))
+	require.Equal(t, owner.User, tableOwner)
+
+	app, err := pgx.Connect(ctx, storetest.AppURL(t, url))
+	require.NoError(t, err)
+	defer app.Close(context.WithoutCancel(ctx))
+	_, err = app.Exec(ctx, "INSERT INTO audit_logs (event_type, at) VALUES ('test', now())")
+	require.NoError(t, err)
+	_, err = app.Exec(ctx, "ALTER TABLE audit_logs DISABLE TRIGGER ALL")
+	require.ErrorContains(t, err, "must be owner")
+}

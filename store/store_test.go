@@ -27,7 +27,13 @@ type bundle struct {
 func setup(t *testing.T) bundle {
 	t.Helper()
 	t.Parallel()
-	pool, err := store.Connect(t.Context(), storetest.NewDB(t))
+	return connect(t, storetest.NewDB(t))
+}
+
+// connect returns a bundle on the database at dbURL.
+func connect(t *testing.T, dbURL string) bundle {
+	t.Helper()
+	pool, err := store.Connect(t.Context(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	c := &clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}

@@ -3,7 +3,8 @@
 //
 // It connects to TEST_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable), which must be a postgres:// URL
-// of a role allowed to create databases. The schema is migrated once into a template database
+// of a role allowed to create databases (and roles, for RoleURL and AppURL), whose login roles
+// the server lets in with a password or trust. The schema is migrated once into a template database
 // named after a hash of the migrations, built under an advisory lock so that test processes
 // running side by side agree; each test gets a copy, dropped when it ends. Tests using it can
 // call t.Parallel().
@@ -67,6 +68,36 @@ func NewStore(t testing.TB) *store.Store {
 	return store.New(pool)
 }
 
+// AppURL returns dbURL, which must be migrated, with its user replaced by a new LOGIN role
+// that is a member of migrations.AppRole, the way troupe serve and worker connect in
+// production. The role is dropped when the test ends.
+func AppURL(t testing.TB, dbURL string) string {
+	t.Helper()
+	return RoleURL(t, dbURL, "IN ROLE "+ident(migrations.AppRole))
+}
+
+// RoleURL returns dbURL with its user replaced by a new LOGIN role created with options
+// (CREATE ROLE syntax, e.g. "NOCREATEROLE"). When the test ends, what the role owns in that
+// database and the privileges it was granted there are dropped, then the role.
+func RoleURL(t testing.TB, dbURL, options string) string {
+	t.Helper()
+	name := "troupe_test_role_" + strings.ToLower(rand.Text())
+	password := rand.Text() // base32: nothing to quote
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	adminURL, err := databaseURL(URL(), strings.TrimPrefix(u.Path, "/"))
+	require.NoError(t, err)
+	u.User = url.UserPassword(name, password)
+	err = adminExec(URL(), "CREATE ROLE "+ident(name)+" LOGIN PASSWORD '"+password+"' "+options)
+	require.NoError(t, err, "create a test role")
+	t.Cleanup(func() {
+		if err := adminExec(adminURL, "DROP OWNED BY "+ident(name), "DROP ROLE "+ident(name)); err != nil {
+			t.Errorf("drop test role %s: %v", name, err)
+		}
+	})
+	return u.String()
+}
+
 // newDatabase creates a database copied from template and returns its URL.
 func newDatabase(t testing.TB, template string) string {
 	t.Helper()
@@ -80,23 +111,29 @@ func newDatabase(t testing.TB, template string) string {
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(template))
 	require.NoError(t, err, "create test database")
 	t.Cleanup(func() {
-		if err := dropDatabase(name); err != nil {
+		if err := adminExec(URL(), "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
 			t.Errorf("drop test database %s: %v", name, err)
 		}
 	})
 	return dbURL
 }
 
-func dropDatabase(name string) error {
+// adminExec runs statements, in order, on the database at adminURL (a URL of the test server's
+// role), outside of any test's context (which has ended when cleanups run).
+func adminExec(adminURL string, statements ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, URL())
+	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)")
-	return err
+	for _, sql := range statements {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ensureTemplate returns the name of the template database of the current migrations,
