@@ -103,6 +103,7 @@ func (s *Server) Register(api huma.API) {
 	s.registerTools(api)
 	s.registerReports(api)
 	s.registerExport(api)
+	s.registerWorkers(api)
 }
 
 // eventStreams serves GET /v1/tasks/{id}/events as server-sent events when
