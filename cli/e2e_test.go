@@ -500,7 +500,20 @@ func TestDevEndToEnd(t *testing.T) {
 		s.waitFor(t, first.ID, "completed")
 	})
 
+	t.Run("troupe workers shows the dev worker on the queue", func(t *testing.T) {
+		env := map[string]string{"TROUPE_API_URL": s.api}
+		var out bytes.Buffer
+		require.NoError(t, Run(context.Background(), []string{"workers"}, func(k string) string { return env[k] }, &out, &out))
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		require.Len(t, lines, 3, out.String())
+		require.Regexp(t, `^troupe\s+workflow\s+1\s+0\s`, lines[1])
+		require.Regexp(t, `^troupe\s+activity\s+1\s+0\s`, lines[2])
+	})
+
 	t.Run("troupe export writes the conversations as JSONL", func(t *testing.T) {
+		var task taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": "summarize", "input": map[string]any{"text": "export me"}}, nil, &task))
+		s.waitFor(t, task.ID, "completed")
 		file := filepath.Join(t.TempDir(), "summaries.jsonl")
 		env := map[string]string{"TROUPE_API_URL": s.api}
 		var out bytes.Buffer
@@ -510,7 +523,7 @@ func TestDevEndToEnd(t *testing.T) {
 		data, err := os.ReadFile(file)
 		require.NoError(t, err)
 		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-		require.GreaterOrEqual(t, len(lines), 3)
+		require.Contains(t, lines[0], task.ID, "newest first")
 		for _, line := range lines {
 			var conv struct {
 				Messages []struct {

@@ -23,6 +23,7 @@ Usage:
   troupe apikey create TENANT [--role admin|member] [--name NAME]
   troupe export [--type T] [--status S] [--model M] [--since 24h] [--cursor C] [--output FILE]
                                       conversations as JSONL (OpenAI fine-tuning format)
+  troupe workers [--json]             the workers polling each task queue, and its backlog
 
 Configuration comes from environment variables; see the README.
 `
@@ -58,6 +59,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAPIKey(ctx, cfg, rest, stdout)
 	case "export":
 		return runExport(ctx, cfg, rest, stdout)
+	case "workers":
+		return runWorkers(ctx, cfg, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
