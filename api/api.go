@@ -104,6 +104,7 @@ func (s *Server) Register(api huma.API) {
 	s.registerReports(api)
 	s.registerExport(api)
 	s.registerWorkers(api)
+	s.registerStats(api)
 }
 
 // eventStreams serves GET /v1/tasks/{id}/events as server-sent events when
