@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	common "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
@@ -498,6 +499,52 @@ func TestDevEndToEnd(t *testing.T) {
 		require.Equal(t, http.StatusOK, s.call(t, http.MethodPost, "/v1/tasks", body, key, &second))
 		require.Equal(t, first.ID, second.ID)
 		s.waitFor(t, first.ID, "completed")
+	})
+
+	t.Run("troupe follow, signal, show and tasks look around", func(t *testing.T) {
+		env := map[string]string{"TROUPE_API_URL": s.api}
+		troupe := func(ctx context.Context, args ...string) (string, error) {
+			var out bytes.Buffer
+			err := Run(ctx, args, func(k string) string { return env[k] }, &out, &out)
+			return out.String(), err
+		}
+		var task taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": "workflow:approval_publish", "input": map[string]any{"brief": "beavers"}}, nil, &task))
+		ctx, interrupt := context.WithCancel(context.Background())
+		followed := make(chan string, 1)
+		go func() {
+			out, err := troupe(ctx, "follow", task.ID)
+			assert.NoError(t, err)
+			followed <- out
+		}()
+		require.Eventually(t, func() bool { return len(s.eventKinds(t, task.ID)) > 0 && slices.Contains(s.eventKinds(t, task.ID), "approval_waiting") }, time.Minute, 100*time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // follow prints the wait
+		interrupt()                        // Ctrl-C
+		out := <-followed
+		require.Contains(t, out, "waiting for approval: curl -X POST "+s.api+"/v1/tasks/"+task.ID+"/signals/publish_ok")
+		require.Contains(t, out, "task "+task.ID+" goes on. Attach again with: troupe follow "+task.ID)
+
+		out, err := troupe(context.Background(), "signal", task.ID, "publish_ok", "--data", `{"approved": true}`)
+		require.NoError(t, err, out)
+		require.Contains(t, out, "signal publish_ok sent")
+		out, err = troupe(context.Background(), "follow", task.ID)
+		require.NoError(t, err, out)
+		require.Contains(t, out, "completed (cost $")
+
+		out, err = troupe(context.Background(), "show", task.ID)
+		require.NoError(t, err, out)
+		t.Log(out)
+		require.Contains(t, out, "workflow:approval_publish "+task.ID+"  completed")
+		require.Regexp(t, `├─ step draft \(writer, iteration 1\)  completed`, out)
+		require.Regexp(t, `│  ├─ llm gpt-4o-mini #1  \d+\+\d+ tokens`, out)
+		require.Regexp(t, `├─ step final \(writer, iteration 1\)  completed`, out)
+		require.Contains(t, out, "└─ output: ")
+
+		out, err = troupe(context.Background(), "tasks", "--type", "workflow:approval_publish", "--status", "completed")
+		require.NoError(t, err, out)
+		require.Regexp(t, task.ID+`\s+workflow:approval_publish\s+completed\s+gpt-4o-mini`, out)
+		_, err = troupe(context.Background(), "cancel", task.ID)
+		require.ErrorContains(t, err, "409", "a finished task cannot be canceled")
 	})
 
 	t.Run("troupe workers shows the dev worker on the queue", func(t *testing.T) {

@@ -24,6 +24,12 @@ Usage:
   troupe export [--type T] [--status S] [--model M] [--since 24h] [--cursor C] [--output FILE]
                                       conversations as JSONL (OpenAI fine-tuning format)
   troupe workers [--json]             the workers polling each task queue, and its backlog
+  troupe tasks [--status S] [--type T] [--since 24h] [--limit N] [--json]
+                                      the latest tasks, a table
+  troupe show ID [--json]             a task as a tree: steps, LLM and tool calls, output
+  troupe follow ID                    print a running task's events until it ends
+  troupe cancel ID                    cancel a task
+  troupe signal ID NAME [--data JSON] send a signal, e.g. an approval
 
 Configuration comes from environment variables; see the README.
 `
@@ -61,6 +67,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runExport(ctx, cfg, rest, stdout)
 	case "workers":
 		return runWorkers(ctx, cfg, rest, stdout)
+	case "tasks":
+		return runTasks(ctx, cfg, rest, stdout)
+	case "show":
+		return runShow(ctx, cfg, rest, stdout)
+	case "follow":
+		return runFollow(ctx, cfg, rest, stdout)
+	case "cancel":
+		return runCancel(ctx, cfg, rest, stdout)
+	case "signal":
+		return runSignal(ctx, cfg, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

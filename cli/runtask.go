@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/troupe-dev/troupe/api"
 	"github.com/troupe-dev/troupe/definitions"
 )
 
@@ -46,16 +47,7 @@ func runTask(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		body["type"], body["definition"] = "workflow:"+name, string(src)
 	}
 	c := newAPIClient(cfg, 30*time.Second)
-	var task struct {
-		ID     string          `json:"id"`
-		Status string          `json:"status"`
-		Output json.RawMessage `json:"output"`
-		Error  string          `json:"error"`
-		Cost   float64         `json:"cost_usd"`
-		Links  struct {
-			TemporalUI string `json:"temporal_ui"`
-		} `json:"links"`
-	}
+	var task api.Task
 	if err := c.do(ctx, http.MethodPost, "/v1/tasks", body, &task); err != nil {
 		return err
 	}
@@ -63,42 +55,7 @@ func runTask(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	if task.Links.TemporalUI != "" {
 		fmt.Fprintf(stdout, "watch it in the Temporal Web UI: %s\n", task.Links.TemporalUI)
 	}
-	var after int64
-	for {
-		var events struct {
-			Items []struct {
-				ID      int64           `json:"id"`
-				Kind    string          `json:"kind"`
-				Payload json.RawMessage `json:"payload"`
-				At      time.Time       `json:"at"`
-			} `json:"items"`
-		}
-		if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/tasks/%s/events?after=%d", task.ID, after), nil, &events); err != nil {
-			return err
-		}
-		for _, e := range events.Items {
-			fmt.Fprintf(stdout, "%s  %-16s %s\n", e.At.Format("15:04:05.000"), e.Kind, e.Payload)
-			after = e.ID
-			if how := howToAnswer(c.base, task.ID, e.Kind, e.Payload); how != "" {
-				fmt.Fprintln(stdout, how)
-			}
-		}
-		if err := c.do(ctx, http.MethodGet, "/v1/tasks/"+task.ID, nil, &task); err != nil {
-			return err
-		}
-		switch task.Status {
-		case "completed":
-			fmt.Fprintf(stdout, "completed (cost $%.6f):\n%s\n", task.Cost, task.Output)
-			return nil
-		case "failed", "canceled", "timed_out":
-			return fmt.Errorf("task %s %s: %s", task.ID, task.Status, task.Error)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
+	return follow(ctx, c, task.ID, stdout)
 }
 
 // howToAnswer says how to answer an event that waits for a person: a tool
