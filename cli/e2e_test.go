@@ -517,7 +517,9 @@ func TestDevEndToEnd(t *testing.T) {
 			assert.NoError(t, err)
 			followed <- out
 		}()
-		require.Eventually(t, func() bool { return len(s.eventKinds(t, task.ID)) > 0 && slices.Contains(s.eventKinds(t, task.ID), "approval_waiting") }, time.Minute, 100*time.Millisecond)
+		require.Eventually(t, func() bool {
+			return len(s.eventKinds(t, task.ID)) > 0 && slices.Contains(s.eventKinds(t, task.ID), "approval_waiting")
+		}, time.Minute, 100*time.Millisecond)
 		time.Sleep(500 * time.Millisecond) // follow prints the wait
 		interrupt()                        // Ctrl-C
 		out := <-followed
