@@ -243,6 +243,8 @@ func TestDevEndToEnd(t *testing.T) {
 			return llmtest.Reply{Content: `{"kind": "question"}`, InputTokens: 10, OutputTokens: 3}
 		case strings.Contains(prompt, "BAD-KEY"):
 			return llmtest.Reply{Status: 401, ErrorCode: "invalid_api_key"}
+		case req.Model == "gpt-down":
+			return llmtest.Reply{Status: 503, ErrorCode: "server_error"}
 		default:
 			return llmtest.Reply{Content: "A short summary.", InputTokens: 120, OutputTokens: 8}
 		}
@@ -499,6 +501,28 @@ func TestDevEndToEnd(t *testing.T) {
 		require.Equal(t, http.StatusOK, s.call(t, http.MethodPost, "/v1/tasks", body, key, &second))
 		require.Equal(t, first.ID, second.ID)
 		s.waitFor(t, first.ID, "completed")
+	})
+
+	t.Run("a model that is down falls back to the next", func(t *testing.T) {
+		def := "name: resilient\nagents:\n  w:\n    model: gpt-down\n    fallback_models: [gpt-4o-mini]\nsteps:\n  - {id: one, agent: w, prompt: hello}\n"
+		var task taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks",
+			map[string]any{"type": "workflow:resilient", "definition": def, "input": map[string]any{}}, nil, &task))
+		done := s.waitFor(t, task.ID, "completed", "failed")
+		require.Equal(t, "completed", done.Status, done.Error)
+		var calls struct {
+			Items []struct {
+				Model string `json:"model"`
+				Error string `json:"error"`
+			} `json:"items"`
+		}
+		require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/tasks/"+task.ID+"/llm-calls", nil, nil, &calls))
+		var models []string
+		for _, c := range calls.Items {
+			models = append(models, fmt.Sprintf("%s ok=%v", c.Model, c.Error == ""))
+		}
+		require.Equal(t, []string{"gpt-down ok=false", "gpt-down ok=false", "gpt-down ok=false", "gpt-4o-mini ok=true"}, models,
+			"each call records the model it was made with")
 	})
 
 	t.Run("troupe follow, signal, show and tasks look around", func(t *testing.T) {

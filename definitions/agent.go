@@ -17,6 +17,9 @@ const DefaultMaxTurns = 10
 // maxTurnsLimit is the largest max_turns an agent may set.
 const maxTurnsLimit = 100
 
+// maxFallbackModels bounds an agent's fallback_models.
+const maxFallbackModels = 5
+
 // Agent is an LLM agent: a system prompt, a prompt template and model
 // settings. Used as a task type, its prompt is rendered with the task input
 // as `input`; but when that input holds a "messages" list
@@ -51,6 +54,10 @@ type Agent struct {
 	// Retry says how the agent's failed LLM calls are retried; it wins over
 	// a workflow's defaults. The zero value keeps them.
 	Retry RetryPolicy `json:"retry,omitzero"`
+	// FallbackModels are tried in order when the model fails with an error
+	// a retry could fix (a provider down, rate limits, timeouts) past its
+	// retry budget.
+	FallbackModels []string `json:"fallback_models,omitempty"`
 
 	inputSchema  *jsonschema.Schema // compiled Input, when loaded from YAML
 	outputSchema *jsonschema.Schema // compiled OutputSchema, when loaded from YAML
@@ -106,6 +113,17 @@ func (d *decoder) agent(n *node, a *Agent, local bool) {
 		"tools":     func(v *node) { a.Tools = d.grants(v, a) },
 		"max_turns": func(v *node) { a.MaxTurns = d.bounded(v, "max_turns", 1, maxTurnsLimit) },
 		"retry":     func(v *node) { a.Retry = d.retry(v) },
+		"fallback_models": func(v *node) {
+			a.FallbackModels = d.stringList(v, "fallback_models")
+			if len(a.FallbackModels) > maxFallbackModels {
+				d.errorf(v.pos, "fallback_models lists %d models; at most %d", len(a.FallbackModels), maxFallbackModels)
+			}
+			for i, m := range a.FallbackModels {
+				if m == "" {
+					d.errorf(v.items[i].pos, "a fallback model needs a name")
+				}
+			}
+		},
 	}
 	what := "agent " + a.Name
 	if !local {

@@ -387,3 +387,18 @@ func TestValidateUsesTheBaseCatalogsTools(t *testing.T) {
 	require.Empty(t, found.Tools, "only the definitions of the sources are returned")
 	require.Same(t, base.Tools["lookup_order"], found.Workflows["w"].Tools["lookup_order"])
 }
+
+func TestFallbackModels(t *testing.T) {
+	t.Parallel()
+	cat, err := Validate(nil, toolFiles("name: resilient\nsystem: S.\nfallback_models: [gpt-4o-mini, mock]\n"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"gpt-4o-mini", "mock"}, cat.Agents["resilient"].FallbackModels)
+	for src, want := range map[string]string{
+		"name: a\nfallback_models: gpt-4o\n":             "2:18: fallback_models must be a list of strings, got a string",
+		"name: a\nfallback_models: [gpt-4o, '']\n":       "2:27: a fallback model needs a name",
+		"name: a\nfallback_models: [a, b, c, d, e, f]\n": "2:18: fallback_models lists 6 models; at most 5",
+	} {
+		_, err := Validate(nil, toolFiles(src))
+		require.ErrorContains(t, err, want, src)
+	}
+}

@@ -33,7 +33,7 @@ func TestValidateReportsEachProblemAtItsPosition(t *testing.T) {
 		{"second document", "name: a\nsystem: x\n---\nname: b\n", "4:1: a file holds one definition"},
 		{"not a mapping", "- a\n- b\n", "1:1: a definition is a mapping"},
 		{"unknown field, close to a known one", "name: w\nstpes: []\nsteps: [{id: a, agent: helper}]\n", `2:1: unknown field "stpes" in workflow; did you mean "steps"?`},
-		{"unknown field, far from any", "name: a\nsystem: x\nflavour: mint\n", `3:1: unknown field "flavour" in agent; known fields: description, input, max_tokens, max_turns, model, name, output_schema, prompt, retry, system, temperature, tools`},
+		{"unknown field, far from any", "name: a\nsystem: x\nflavour: mint\n", `3:1: unknown field "flavour" in agent; known fields: description, fallback_models, input, max_tokens, max_turns, model, name, output_schema, prompt, retry, system, temperature, tools`},
 		{"unknown step field", "name: w\nsteps:\n  - id: a\n    agent: helper\n    promt: hi\n", `5:5: unknown field "promt" in step; did you mean "prompt"?`},
 		{"wrong type", "name: a\nsystem: x\ntemperature: hot\n", "3:14: temperature must be a number, got a string"},
 		{"wrong type of a list", "name: w\nsteps: {id: a}\n", "2:9: steps must be a list of steps, got a mapping"},

@@ -106,10 +106,9 @@ func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
 			SchemaName:   call.Agent.Name,
 			Tools:        belt.specs,
 		}
-		var res activities.CallResult
-		err := workflow.ExecuteActivity(llmCtx, a.CallLLM, activities.CallInput{
+		res, err := callModels(ctx, llmCtx, activities.CallInput{
 			TaskID: call.TaskID, SubtaskID: call.SubtaskID, Conversation: conv.ref(), Request: req,
-		}).Get(ctx, &res)
+		}, call.Agent.FallbackModels)
 		if err != nil {
 			return total, err
 		}
@@ -156,6 +155,56 @@ func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
 		if err := conv.append(ctx, feedback); err != nil {
 			return total, err
 		}
+	}
+}
+
+// callModels runs CallLLM with the request's model, then, while the call
+// fails with an error a retry could have fixed (its retry budget spent, or
+// its deadline passed), with each fallback model in turn. Every model but
+// the last gets fallbackAttempts attempts unless the agent or the workflow
+// set a retry policy. The answer names the model that gave it.
+func callModels(ctx, llmCtx workflow.Context, in activities.CallInput, fallbacks []string) (activities.CallResult, error) {
+	var a *activities.Activities
+	var res activities.CallResult
+	models := append([]string{in.Request.Model}, fallbacks...)
+	for i, model := range models {
+		in.Request.Model = model
+		cctx := llmCtx
+		if i < len(models)-1 {
+			opts := workflow.GetActivityOptions(llmCtx)
+			if opts.RetryPolicy.MaximumAttempts == 0 {
+				p := *opts.RetryPolicy
+				p.MaximumAttempts = fallbackAttempts
+				opts.RetryPolicy = &p
+				cctx = workflow.WithActivityOptions(llmCtx, opts)
+			}
+		}
+		err := workflow.ExecuteActivity(cctx, a.CallLLM, in).Get(ctx, &res)
+		if err == nil || i == len(models)-1 || !worthAnotherModel(err) {
+			return res, err
+		}
+		workflow.GetLogger(ctx).Warn("model failed; trying the next", "model", model, "next", models[i+1], "error", err)
+	}
+	return res, nil // not reached: the last model returns
+}
+
+// fallbackAttempts is how many attempts a model with fallbacks gets when no
+// retry policy says otherwise.
+const fallbackAttempts = 3
+
+// worthAnotherModel reports whether a failed call may succeed with another
+// model: it failed with an error a retry could fix, not a bad request, a
+// refused key or a cancellation.
+func worthAnotherModel(err error) bool {
+	var app *temporal.ApplicationError
+	var timeout *temporal.TimeoutError
+	switch {
+	case temporal.IsCanceledError(err):
+		return false
+	case errors.As(err, &app):
+		return !app.NonRetryable()
+	default:
+		return errors.As(err, &timeout)
 	}
 }
 

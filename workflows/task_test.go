@@ -212,3 +212,45 @@ func TestTaskWorkflowLeavesATaskCanceledBeforeItsStart(t *testing.T) {
 	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()), "got %v", env.GetWorkflowError())
 	env.AssertNotCalled(t, "FinishTask", mock.Anything, mock.Anything)
 }
+
+func TestTaskWorkflowFallsBackToTheNextModel(t *testing.T) {
+	t.Parallel()
+	b := setupTask(t)
+	b.in.Agent.FallbackModels = []string{"gpt-backup", "gpt-last"}
+	var models []string
+	m := mockModel(b.env, b.acts, func(_ context.Context, req llm.Request) (activities.CallResult, error) {
+		models = append(models, req.Model)
+		if req.Model == "gpt-test" {
+			return activities.CallResult{}, temporal.NewApplicationError("503 upstream", "server_error")
+		}
+		res := reply("from " + req.Model)
+		res.Model = req.Model
+		return res, nil
+	})
+
+	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
+
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, []string{"gpt-test", "gpt-test", "gpt-test", "gpt-backup"}, models,
+		"the primary gets 3 attempts, then the first fallback answers")
+	require.Len(t, m.requests(), 4)
+	require.Equal(t, store.StatusCompleted, b.finished.Status)
+	require.JSONEq(t, `{"text":"from gpt-backup"}`, string(b.finished.Output.Inline))
+}
+
+func TestTaskWorkflowDoesNotFallBackOnABadRequest(t *testing.T) {
+	t.Parallel()
+	b := setupTask(t)
+	b.in.Agent.FallbackModels = []string{"gpt-backup"}
+	var models []string
+	mockModel(b.env, b.acts, func(_ context.Context, req llm.Request) (activities.CallResult, error) {
+		models = append(models, req.Model)
+		return activities.CallResult{}, temporal.NewNonRetryableApplicationError("401 bad key", "unauthorized", nil)
+	})
+
+	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
+
+	require.ErrorContains(t, b.env.GetWorkflowError(), "401 bad key")
+	require.Equal(t, []string{"gpt-test"}, models, "another model cannot fix a refused key")
+	require.Equal(t, store.StatusFailed, b.finished.Status)
+}
