@@ -41,8 +41,9 @@ const llmCallColumns = `id, task_id, subtask_id, call_key, attempt, provider, mo
 
 const insertLLMCall = `
 INSERT INTO llm_calls (task_id, subtask_id, call_key, attempt, provider, model, request, response,
-	input_tokens, output_tokens, cost_usd, latency_ms, status_code, error, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULLIF($13, 0), NULLIF($14, ''), $15)
+	input_tokens, output_tokens, cost_usd, latency_ms, status_code, error, created_at, tenant_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULLIF($13, 0), NULLIF($14, ''), $15,
+	(SELECT tenant_id FROM tasks WHERE id = $1))
 ON CONFLICT (task_id, call_key, attempt) DO NOTHING
 RETURNING id`
 

@@ -52,16 +52,16 @@ FROM tasks
 WHERE finished_at >= $2 AND finished_at < $3 AND tenant_id = $1 AND started_at IS NOT NULL`
 
 const statsModels = `
-SELECT l.model, count(*), count(*) FILTER (WHERE l.error IS NOT NULL),
-	sum(l.input_tokens), sum(l.output_tokens), sum(l.cost_usd)::float8
-FROM llm_calls l JOIN tasks t ON t.id = l.task_id
-WHERE l.created_at >= $2 AND l.created_at < $3 AND t.tenant_id = $1
-GROUP BY l.model ORDER BY l.model`
+SELECT model, count(*), count(*) FILTER (WHERE error IS NOT NULL),
+	sum(input_tokens), sum(output_tokens), sum(cost_usd)::float8
+FROM llm_calls
+WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3
+GROUP BY model ORDER BY model`
 
 // Stats reads the tenant's figures for [from, to): each query goes through
 // an index on its time column (tasks by tenant and creation, tasks by
-// finish, LLM calls by creation), so its cost follows the window, not the
-// table.
+// finish, LLM calls by tenant and creation), so its cost follows the window,
+// not the table.
 func (s *Store) Stats(ctx context.Context, tenantID string, from, to time.Time) (Stats, error) {
 	if tenantID == "" || !from.Before(to) {
 		return Stats{}, fmt.Errorf("%w: stats need a tenant and a window that ends after it starts", ErrInvalid)
