@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -333,6 +334,19 @@ func TestWorkflowsListAndValidate(t *testing.T) {
 	require.NotEmpty(t, out.Problems)
 	require.Equal(t, 4, out.Problems[0].Line)
 	require.Contains(t, out.Problems[0].Message, "nobody")
+
+	// The same YAML as JSON {"yaml": ...} gets the same answer; JSON of any
+	// other shape is told what to send.
+	wrapped, err := json.Marshal(map[string]string{"yaml": "name: broken\nsteps:\n  - id: a\n    agent: nobody\n"})
+	require.NoError(t, err)
+	asJSON := b.api.Post("/v1/workflows/validate", "Content-Type: application/json", bytes.NewReader(wrapped))
+	require.Equal(t, http.StatusOK, asJSON.Code, asJSON.Body.String())
+	require.JSONEq(t, bad.Body.String(), asJSON.Body.String())
+	for _, body := range []string{`{"definition": "name: x"}`, `{}`, `name: x`, `{"yaml": 3}`} {
+		wrong := b.api.Post("/v1/workflows/validate", "Content-Type: application/json", strings.NewReader(body))
+		require.Equal(t, http.StatusUnprocessableEntity, wrong.Code, body)
+		require.Contains(t, wrong.Body.String(), `post {\"yaml\"`, body)
+	}
 }
 
 func TestWorkflowTaskInputIsValidated(t *testing.T) {
