@@ -60,6 +60,7 @@ func startDev(t testing.TB, fake *llmtest.Server, extraEnv map[string]string) *d
 		"TROUPE_ADDR":          fmt.Sprintf("127.0.0.1:%d", apiPort),
 		"TEMPORAL_ADDRESS":     fmt.Sprintf("127.0.0.1:%d", temporalPort),
 		"TROUPE_UI_ADDR":       "off",
+		"TROUPE_METRICS_ADDR":  "127.0.0.1:0",
 		"TROUPE_DATA_DIR":      t.TempDir(),
 		"OPENAI_API_KEY":       "test-key",
 		"OPENAI_BASE_URL":      fake.URL,
