@@ -259,6 +259,23 @@ func TestAPIKeysIsolateTenants(t *testing.T) {
 	require.Equal(t, http.StatusCreated, other.Code)
 	otherID := decode[Task](t, other.Body.String()).ID
 	require.NotContains(t, b.api.Get("/v1/audit", "Authorization: Bearer "+admin).Body.String(), otherID, "an admin sees only its tenant")
+
+	// The audit chain is verified per tenant, by admins.
+	require.Equal(t, http.StatusForbidden, b.api.Get("/v1/audit/verify", "Authorization: Bearer "+acme).Code)
+	verified := b.api.Get("/v1/audit/verify", "Authorization: Bearer "+admin)
+	require.Equal(t, http.StatusOK, verified.Code, verified.Body.String())
+	check := decode[struct {
+		OK          bool   `json:"ok"`
+		Checked     int64  `json:"checked"`
+		Head        string `json:"head"`
+		FirstBroken *struct {
+			ID int64 `json:"id"`
+		} `json:"first_broken"`
+	}](t, verified.Body.String())
+	require.True(t, check.OK)
+	require.Nil(t, check.FirstBroken)
+	require.GreaterOrEqual(t, check.Checked, int64(1), "the task of acme")
+	require.Len(t, check.Head, 64)
 }
 
 func TestCancelTask(t *testing.T) {
