@@ -165,9 +165,14 @@ func TestHelmChartIsValid(t *testing.T) {
 	}
 }
 
-// A template that renders a field Kubernetes does not know fails the check, naming it.
+// A template that renders a field Kubernetes does not know fails the check, naming it, and
+// so does a misspelt value (values.schema.json).
 func TestHelmChartCheckCatchesABrokenTemplate(t *testing.T) {
 	helm := goTool(t, helmModule, helmModule+"/cmd/helm", helmVersion)
+	out, err := exec.CommandContext(t.Context(), helm, "template", "troupe", chart, "--set", "workers.replicas=4").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "additional properties 'workers' not allowed")
+
 	broken := t.TempDir()
 	require.NoError(t, os.CopyFS(broken, os.DirFS(chart)))
 	path := filepath.Join(broken, "templates", "worker.yaml")
