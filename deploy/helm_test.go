@@ -22,7 +22,11 @@ import (
 const chart = "helm/troupe"
 
 // allOn turns on every optional object: Ingress, ServiceMonitor, the API's autoscaler.
-const allOn = chart + "/ci/all-on-values.yaml"
+// allOff turns off the worker's autoscaler, the migration hook and API keys.
+const (
+	allOn  = chart + "/ci/all-on-values.yaml"
+	allOff = chart + "/ci/all-off-values.yaml"
+)
 
 // render runs helm template on chartDir, as release troupe, with the values files.
 func render(t *testing.T, helm, chartDir string, values ...string) []byte {
@@ -133,12 +137,12 @@ func objects(t *testing.T, manifests []byte) map[string]manifest {
 	}
 }
 
-// The chart passes helm lint and renders, with its defaults and with everything turned on,
+// The chart passes helm lint and renders, with its defaults, everything turned on and off,
 // manifests that kubeconform finds valid against Kubernetes' own schemas, unknown fields
 // refused, and no object left unchecked.
 func TestHelmChartIsValid(t *testing.T) {
 	helm := goTool(t, helmModule, helmModule+"/cmd/helm", helmVersion)
-	for _, values := range [][]string{nil, {allOn}} {
+	for _, values := range [][]string{nil, {allOn}, {allOff}} {
 		args := []string{"lint", "--strict", chart}
 		for _, v := range values {
 			args = append(args, "--values", v)
@@ -156,6 +160,7 @@ func TestHelmChartIsValid(t *testing.T) {
 		{[]string{allOn}, []string{"Deployment/troupe-api", "Deployment/troupe-worker", "HorizontalPodAutoscaler/troupe-api",
 			"HorizontalPodAutoscaler/troupe-worker", "Ingress/troupe-api", "Job/troupe-migrate", "Service/troupe-api",
 			"Service/troupe-metrics", "ServiceMonitor/troupe"}},
+		{[]string{allOff}, []string{"Deployment/troupe-api", "Deployment/troupe-worker", "Service/troupe-api", "Service/troupe-metrics"}},
 	} {
 		manifests := render(t, helm, chart, tc.values...)
 		require.Equal(t, tc.want, slices.Sorted(maps.Keys(objects(t, manifests))), "values %v", tc.values)
