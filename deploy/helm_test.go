@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/goccy/go-yaml"
@@ -55,7 +54,7 @@ type validation struct {
 // key), against the schemas of kubeSchemas: no kind is skipped and none lacks a schema.
 func validate(t *testing.T, manifests []byte) (validation, error) {
 	t.Helper()
-	kubeconform := goTool(t, kubeconformModule, kubeconformModule+"/cmd/kubeconform", kubeconformVer)
+	kubeconform := goTool(t, kubeconformModule, kubeconformModule+"/cmd/kubeconform", kubeconformVersion)
 	cmd := exec.CommandContext(t.Context(), kubeconform, "-strict", "-summary", "-output", "json",
 		"-schema-location", filepath.Join(kubeSchemas(t), "{{ .ResourceKind }}{{ .KindSuffix }}.json"), "-")
 	cmd.Stdin = bytes.NewReader(manifests)
@@ -244,6 +243,6 @@ func TestHelmChartPods(t *testing.T) {
 			hashKey = hashKey || e.Name == "TROUPE_HASH_KEY" && e.ValueFrom.SecretKeyRef.Key == "TROUPE_HASH_KEY"
 		}
 		require.True(t, hashKey, "the API reads its hash key from the Secret")
-		require.True(t, strings.HasPrefix(objs["Deployment/troupe-worker"].Spec.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Port, "metrics"))
+		require.Equal(t, "metrics", objs["Deployment/troupe-worker"].Spec.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Port)
 	}
 }

@@ -16,10 +16,13 @@ import (
 // The tools and schemas the chart is checked with. They are installed from the Go module
 // proxy into the cache on first use, never into go.mod.
 const (
-	helmModule, helmVersion             = "helm.sh/helm/v4", "v4.3.2"
-	kubeconformModule, kubeconformVer   = "github.com/yannh/kubeconform", "v0.8.0"
-	kubernetesModule, kubernetesVersion = "k8s.io/kubernetes", "v1.35.4" // the oldest Kubernetes still supported
-	promOperatorModule, promOperatorVer = "github.com/prometheus-operator/prometheus-operator", "v0.85.0"
+	helmModule, helmVersion                 = "helm.sh/helm/v4", "v4.3.2"
+	kubeconformModule, kubeconformVersion   = "github.com/yannh/kubeconform", "v0.8.0"
+	kubernetesModule, kubernetesVersion     = "k8s.io/kubernetes", "v1.35.4" // the oldest Kubernetes still supported
+	promOperatorModule, promOperatorVersion = "github.com/prometheus-operator/prometheus-operator", "v0.85.0"
+	// schemaRevision names the way kubeSchemas converts: change it with strict, so that
+	// schemas cached by an older conversion are made again.
+	schemaRevision = "1"
 )
 
 // cacheDir is ${XDG_CACHE_HOME:-$HOME/.cache}/troupe, where the tools and schemas are kept.
@@ -66,7 +69,7 @@ func moduleDir(t *testing.T, module, version string) string {
 // CRD in the prometheus-operator module, both fetched from the Go module proxy.
 func kubeSchemas(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(cacheDir(t), "kubeconform", "kubernetes-"+kubernetesVersion+"-prometheus-operator-"+promOperatorVer)
+	dir := filepath.Join(cacheDir(t), "kubeconform", "kubernetes-"+kubernetesVersion+"-prometheus-operator-"+promOperatorVersion+"-r"+schemaRevision)
 	if _, err := os.Stat(filepath.Join(dir, "_definitions.json")); err == nil {
 		return dir
 	}
@@ -94,7 +97,7 @@ func kubeSchemas(t *testing.T) string {
 	spec.Definitions["io.k8s.apimachinery.pkg.api.resource.Quantity"] = map[string]any{"oneOf": []any{map[string]any{"type": "string"}, map[string]any{"type": "number"}}}
 	writeJSON(t, filepath.Join(tmp, "_definitions.json"), spec)
 
-	data, err = os.ReadFile(filepath.Join(moduleDir(t, promOperatorModule, promOperatorVer), "example", "prometheus-operator-crd", "monitoring.coreos.com_servicemonitors.yaml"))
+	data, err = os.ReadFile(filepath.Join(moduleDir(t, promOperatorModule, promOperatorVersion), "example", "prometheus-operator-crd", "monitoring.coreos.com_servicemonitors.yaml"))
 	require.NoError(t, err)
 	var crd struct {
 		Spec struct {
