@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/goccy/go-yaml"
@@ -156,7 +157,7 @@ func TestHelmChartIsValid(t *testing.T) {
 	}{
 		{nil, []string{"Deployment/troupe-api", "Deployment/troupe-worker", "HorizontalPodAutoscaler/troupe-worker",
 			"Job/troupe-migrate", "Service/troupe-api", "Service/troupe-metrics"}},
-		{[]string{allOn}, []string{"Deployment/troupe-api", "Deployment/troupe-worker", "HorizontalPodAutoscaler/troupe-api",
+		{[]string{allOn}, []string{"Deployment/troupe-api", "Deployment/troupe-worker", "Deployment/troupe-worker-gpu", "HorizontalPodAutoscaler/troupe-api",
 			"HorizontalPodAutoscaler/troupe-worker", "Ingress/troupe-api", "Job/troupe-migrate", "Service/troupe-api",
 			"Service/troupe-metrics", "ServiceMonitor/troupe"}},
 		{[]string{allOff}, []string{"Deployment/troupe-api", "Deployment/troupe-worker", "Service/troupe-api", "Service/troupe-metrics"}},
@@ -211,7 +212,14 @@ func TestHelmChartPods(t *testing.T) {
 		require.Equal(t, "pre-install,pre-upgrade", job.Metadata.Annotations["helm.sh/hook"])
 		require.Equal(t, []string{"troupe-migrate"}, job.Spec.Template.Spec.secrets())
 
-		for _, name := range []string{"Deployment/troupe-api", "Deployment/troupe-worker", "Job/troupe-migrate"} {
+		var pods []string
+		for name, obj := range objs {
+			if obj.Kind == "Deployment" || obj.Kind == "Job" {
+				pods = append(pods, name)
+			}
+		}
+		require.Subset(t, pods, []string{"Deployment/troupe-api", "Deployment/troupe-worker", "Job/troupe-migrate"})
+		for _, name := range pods {
 			pod := objs[name].Spec.Template.Spec
 			require.Len(t, pod.Containers, 1, name)
 			c := pod.Containers[0]
@@ -233,6 +241,11 @@ func TestHelmChartPods(t *testing.T) {
 			require.Equal(t, "troupe-secrets", env["DATABASE_URL"], name)
 			require.Equal(t, "/healthz", c.LivenessProbe.HTTPGet.Path, name)
 			require.Equal(t, "0.0.0.0:9464", env["TROUPE_METRICS_ADDR"], name)
+			queue := "troupe"
+			if pool, ok := strings.CutPrefix(name, "Deployment/troupe-worker-"); ok {
+				queue = pool // the pools of ci/all-on-values.yaml poll the queue of their name
+			}
+			require.Equal(t, queue, env["TROUPE_TASK_QUEUE"], name)
 		}
 
 		api := objs["Deployment/troupe-api"].Spec.Template.Spec.Containers[0]

@@ -37,9 +37,10 @@ securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
 {{- end -}}
 
-{{/* Spreads the pods of one component over nodes, and places them: call as troupe.selectorLabels. */}}
+{{/* Spreads the pods of one component over nodes, and places them: call with
+(dict "ctx" $ "component" "api" "values" .Values.api). */}}
 {{- define "troupe.placement" -}}
-{{- $values := index .ctx.Values .component -}}
+{{- $values := .values -}}
 topologySpreadConstraints:
   - maxSkew: 1
     topologyKey: kubernetes.io/hostname
@@ -61,14 +62,15 @@ affinity:
 {{- end }}
 {{- end -}}
 
-{{/* The environment api and worker share: Temporal, the store, the provider. */}}
+{{/* The environment api and worker share: Temporal, the store, the provider. Call with
+(dict "Values" .Values "queue" QUEUE): the task queue of the API's tasks, or the one a worker polls. */}}
 {{- define "troupe.env" -}}
 - name: TEMPORAL_ADDRESS
   value: {{ .Values.temporal.address | quote }}
 - name: TEMPORAL_NAMESPACE
   value: {{ .Values.temporal.namespace | quote }}
 - name: TROUPE_TASK_QUEUE
-  value: {{ .Values.temporal.taskQueue | quote }}
+  value: {{ .queue | quote }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
