@@ -157,9 +157,9 @@ func TestHelmChartIsValid(t *testing.T) {
 	}{
 		{nil, []string{"Deployment/troupe-api", "Deployment/troupe-worker", "HorizontalPodAutoscaler/troupe-worker",
 			"Job/troupe-migrate", "Service/troupe-api", "Service/troupe-metrics"}},
-		{[]string{allOn}, []string{"Deployment/troupe-api", "Deployment/troupe-worker", "Deployment/troupe-worker-gpu", "HorizontalPodAutoscaler/troupe-api",
-			"HorizontalPodAutoscaler/troupe-worker", "Ingress/troupe-api", "Job/troupe-migrate", "Service/troupe-api",
-			"Service/troupe-metrics", "ServiceMonitor/troupe"}},
+		{[]string{allOn}, []string{"Deployment/troupe-api", "Deployment/troupe-worker", "Deployment/troupe-worker-gpu",
+			"HorizontalPodAutoscaler/troupe-api", "HorizontalPodAutoscaler/troupe-worker", "Ingress/troupe-api",
+			"Job/troupe-migrate", "Service/troupe-api", "Service/troupe-metrics", "ServiceMonitor/troupe"}},
 		{[]string{allOff}, []string{"Deployment/troupe-api", "Deployment/troupe-worker", "Service/troupe-api", "Service/troupe-metrics"}},
 	} {
 		manifests := render(t, helm, chart, tc.values...)
