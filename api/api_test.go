@@ -230,9 +230,9 @@ func TestAPIKeysIsolateTenants(t *testing.T) {
 	b := setup(t)
 	b.server.RequireAuth = true
 	ctx := context.Background()
-	acme, _, err := b.store.CreateAPIKey(ctx, "acme", "member", "ci")
+	acme, _, err := b.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "acme", Role: "member", Name: "ci"})
 	require.NoError(t, err)
-	globex, _, err := b.store.CreateAPIKey(ctx, "globex", "member", "ci")
+	globex, _, err := b.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "globex", Role: "member", Name: "ci"})
 	require.NoError(t, err)
 
 	anon := b.api.Get("/v1/tasks")
@@ -250,7 +250,7 @@ func TestAPIKeysIsolateTenants(t *testing.T) {
 	// Tenant-wide reports are for admin keys.
 	require.Equal(t, http.StatusForbidden, b.api.Get("/v1/audit", "Authorization: Bearer "+acme).Code)
 	require.Equal(t, http.StatusForbidden, b.api.Get("/v1/costs", "Authorization: Bearer "+acme).Code)
-	admin, _, err := b.store.CreateAPIKey(ctx, "acme", store.RoleAdmin, "ops")
+	admin, _, err := b.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "acme", Role: store.RoleAdmin, Name: "ops"})
 	require.NoError(t, err)
 	audit := b.api.Get("/v1/audit", "Authorization: Bearer "+admin)
 	require.Equal(t, http.StatusOK, audit.Code)

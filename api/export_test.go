@@ -57,10 +57,10 @@ func TestExportConversations(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, bad.Code, bad.Body.String())
 
 	b.server.RequireAuth = true
-	member, _, err := b.store.CreateAPIKey(t.Context(), DefaultTenant, "member", "ci")
+	member, _, err := b.store.CreateAPIKey(t.Context(), store.NewAPIKey{TenantID: DefaultTenant, Role: "member", Name: "ci"})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusForbidden, b.api.Get("/v1/export/conversations", "Authorization: Bearer "+member).Code)
-	admin, _, err := b.store.CreateAPIKey(t.Context(), "globex", store.RoleAdmin, "ops")
+	admin, _, err := b.store.CreateAPIKey(t.Context(), store.NewAPIKey{TenantID: "globex", Role: store.RoleAdmin, Name: "ops"})
 	require.NoError(t, err)
 	theirs := b.api.Get("/v1/export/conversations", "Authorization: Bearer "+admin)
 	require.Equal(t, http.StatusOK, theirs.Code)

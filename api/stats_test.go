@@ -38,7 +38,7 @@ func TestStats(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, resp.Code, bad)
 	}
 	b.server.RequireAuth = true
-	member, _, err := b.store.CreateAPIKey(t.Context(), DefaultTenant, "member", "ci")
+	member, _, err := b.store.CreateAPIKey(t.Context(), store.NewAPIKey{TenantID: DefaultTenant, Role: "member", Name: "ci"})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusForbidden, b.api.Get("/v1/stats", "Authorization: Bearer "+member).Code)
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/troupe-dev/troupe/store"
 )
 
 func TestNormalizeEmail(t *testing.T) {
@@ -22,9 +24,9 @@ func TestUserHashIsPerTenantAndNormalised(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	b.server.RequireAuth = true
-	acme, _, err := b.store.CreateAPIKey(ctx, "acme", "member", "ci")
+	acme, _, err := b.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "acme", Role: "member", Name: "ci"})
 	require.NoError(t, err)
-	globex, _, err := b.store.CreateAPIKey(ctx, "globex", "member", "ci")
+	globex, _, err := b.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "globex", Role: "member", Name: "ci"})
 	require.NoError(t, err)
 
 	submit := func(key, email string) Task {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/troupe-dev/troupe/store"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -45,7 +47,7 @@ func TestWorkersList(t *testing.T) {
 	}, 20*time.Second, 200*time.Millisecond, "the backlog of an unpolled queue shows")
 
 	b.server.RequireAuth = true
-	member, _, err := b.store.CreateAPIKey(t.Context(), DefaultTenant, "member", "ci")
+	member, _, err := b.store.CreateAPIKey(t.Context(), store.NewAPIKey{TenantID: DefaultTenant, Role: "member", Name: "ci"})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusForbidden, b.api.Get("/v1/workers", "Authorization: Bearer "+member).Code)
 }

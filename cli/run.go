@@ -20,7 +20,8 @@ Usage:
   troupe validate FILE...             lint agent and workflow YAML
   troupe run FILE|TYPE [--input JSON] submit a task to a running API and follow it
   troupe replay HISTORY.json...       replay exported workflow histories
-  troupe apikey create TENANT [--role admin|member] [--name NAME]
+  troupe apikey create TENANT [--role admin|member|reader] [--name NAME] [--expires 720h]
+  troupe apikey list TENANT | revoke TENANT KEY_ID
   troupe audit verify [--tenant T]    recompute the audit log's hash chains
   troupe export [--type T] [--status S] [--model M] [--since 24h] [--cursor C] [--output FILE]
                                       conversations as JSONL (OpenAI fine-tuning format)

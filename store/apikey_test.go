@@ -3,6 +3,7 @@ package store_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -12,7 +13,7 @@ import (
 
 func TestAPIKeys(t *testing.T) {
 	b := setup(t)
-	key, k, err := b.store.CreateAPIKey(b.ctx, "acme", store.RoleAdmin, "ops laptop")
+	key, k, err := b.store.CreateAPIKey(b.ctx, store.NewAPIKey{TenantID: "acme", Role: store.RoleAdmin, Name: "ops laptop"})
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(key, "trp_"))
 	require.Greater(t, len(key), 20)
@@ -28,7 +29,7 @@ func TestAPIKeys(t *testing.T) {
 	require.Equal(t, k.Role, got.Role)
 	require.True(t, got.CreatedAt.Equal(k.CreatedAt))
 
-	other, _, err := b.store.CreateAPIKey(b.ctx, "acme", store.RoleMember, "")
+	other, _, err := b.store.CreateAPIKey(b.ctx, store.NewAPIKey{TenantID: "acme", Role: store.RoleMember, Name: ""})
 	require.NoError(t, err)
 	require.NotEqual(t, key, other)
 
@@ -38,14 +39,51 @@ func TestAPIKeys(t *testing.T) {
 	require.ErrorIs(t, b.store.RevokeAPIKey(b.ctx, "globex", k.ID), store.ErrNotFound, "another tenant's key")
 	require.NoError(t, b.store.RevokeAPIKey(b.ctx, "acme", k.ID))
 	require.NoError(t, b.store.RevokeAPIKey(b.ctx, "acme", k.ID), "revoking again")
-	_, err = b.store.LookupAPIKey(b.ctx, key)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	refused, err := b.store.LookupAPIKey(b.ctx, key)
+	require.ErrorIs(t, err, store.ErrKeyRefused)
+	require.ErrorContains(t, err, "revoked at")
+	require.Equal(t, "acme", refused.TenantID, "a refused key tells its tenant")
 	_, err = b.store.LookupAPIKey(b.ctx, other)
 	require.NoError(t, err)
 	require.ErrorIs(t, b.store.RevokeAPIKey(b.ctx, "acme", uuid.New()), store.ErrNotFound)
 
-	_, _, err = b.store.CreateAPIKey(b.ctx, "acme", "owner", "")
+	_, _, err = b.store.CreateAPIKey(b.ctx, store.NewAPIKey{TenantID: "acme", Role: "owner", Name: ""})
 	require.ErrorIs(t, err, store.ErrInvalid)
-	_, _, err = b.store.CreateAPIKey(b.ctx, "", store.RoleMember, "")
+	_, _, err = b.store.CreateAPIKey(b.ctx, store.NewAPIKey{TenantID: "", Role: store.RoleMember, Name: ""})
 	require.ErrorIs(t, err, store.ErrInvalid)
+	_, _, err = b.store.CreateAPIKey(b.ctx, store.NewAPIKey{TenantID: "acme", Role: store.RoleReader, ExpiresAt: b.clock.Now().Add(-time.Second)})
+	require.ErrorIs(t, err, store.ErrInvalid, "a key expiring in the past")
+}
+
+func TestAPIKeysExpireAndKeepTheirLastUse(t *testing.T) {
+	b := setup(t)
+	key, k, err := b.store.CreateAPIKey(b.ctx, store.NewAPIKey{TenantID: "acme", Role: store.RoleReader, Name: "dashboard", ExpiresAt: b.clock.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, store.RoleReader, k.Role)
+	require.Nil(t, k.LastUsedAt)
+
+	_, err = b.store.LookupAPIKey(b.ctx, key)
+	require.NoError(t, err)
+	first := b.clock.Now()
+	b.clock.Advance(30 * time.Second)
+	_, err = b.store.LookupAPIKey(b.ctx, key)
+	require.NoError(t, err)
+	keys, err := b.store.ListAPIKeys(b.ctx, "acme")
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	require.True(t, keys[0].LastUsedAt.Equal(first), "written at most once a minute")
+	b.clock.Advance(time.Minute)
+	_, err = b.store.LookupAPIKey(b.ctx, key)
+	require.NoError(t, err)
+	keys, err = b.store.ListAPIKeys(b.ctx, "acme")
+	require.NoError(t, err)
+	require.True(t, keys[0].LastUsedAt.Equal(b.clock.Now()))
+
+	b.clock.Advance(time.Hour)
+	_, err = b.store.LookupAPIKey(b.ctx, key)
+	require.ErrorIs(t, err, store.ErrKeyRefused)
+	require.ErrorContains(t, err, "expired at")
+	others, err := b.store.ListAPIKeys(b.ctx, "globex")
+	require.NoError(t, err)
+	require.Empty(t, others)
 }

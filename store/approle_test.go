@@ -116,7 +116,7 @@ func TestAppRoleRunsTheStore(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, v.Binary, v.Database)
 
-	key, k, err := b.store.CreateAPIKey(b.ctx, "acme", "admin", "ops")
+	key, k, err := b.store.CreateAPIKey(b.ctx, store.NewAPIKey{TenantID: "acme", Role: "admin", Name: "ops"})
 	require.NoError(t, err)
 	_, err = b.store.LookupAPIKey(b.ctx, key)
 	require.NoError(t, err)
