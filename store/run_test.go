@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -62,4 +63,30 @@ func TestResetRunRecordsItsOwnSteps(t *testing.T) {
 	got, err = b.store.GetTask(b.ctx, "acme", task.ID)
 	require.NoError(t, err)
 	require.Equal(t, "run-2", got.RunID)
+}
+
+func TestListRuns(t *testing.T) {
+	b := setup(t)
+	task := b.createTask(t, store.NewTask{Type: "workflow:publish"})
+	require.NoError(t, b.store.StartTask(b.ctx, task.ID, "run-1"))
+	b.clock.Advance(time.Second)
+	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "run-1", store.StatusFailed, nil, "step two: refused"))
+	b.clock.Advance(time.Second)
+	require.NoError(t, b.store.StartTask(b.ctx, task.ID, "run-2"))
+
+	runs, err := b.store.ListRuns(b.ctx, "acme", task.ID)
+	require.NoError(t, err)
+	require.Len(t, runs, 2)
+	require.Equal(t, "run-1", runs[0].RunID)
+	require.Equal(t, store.StatusFailed, runs[0].Status)
+	require.Equal(t, "step two: refused", runs[0].Error)
+	require.NotNil(t, runs[0].EndedAt)
+	require.Equal(t, store.Run{RunID: "run-2", StartedAt: runs[1].StartedAt}, runs[1], "still running")
+
+	require.NoError(t, b.store.FinishTask(b.ctx, task.ID, "run-2", store.StatusCompleted, nil, ""))
+	runs, err = b.store.ListRuns(b.ctx, "acme", task.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusCompleted, runs[1].Status)
+	_, err = b.store.ListRuns(b.ctx, "other", task.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
 }
