@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/troupe-dev/troupe/llm"
 	"github.com/troupe-dev/troupe/llm/llmtest"
+	"github.com/troupe-dev/troupe/store"
 )
 
 // resetDefinition drafts, waits for a person's approval, then finalises.
@@ -29,6 +32,15 @@ steps:
   - {id: final, agent: writer, prompt: "FINAL {{ steps.draft.output.text }}"}
 output:
   article: "{{ steps.final.output.text }}"
+`
+
+// retryDefinition fails at its second step until the provider is fixed.
+const retryDefinition = `name: retry_two_steps
+steps:
+  - {id: one, agent: writer, prompt: "ONE {{ input.brief }}"}
+  - {id: two, agent: writer, prompt: "TWO {{ steps.one.output.text }}"}
+output:
+  text: "{{ steps.two.output.text }}"
 `
 
 // resetSubtask is a subtask as the reset tests read it.
@@ -46,12 +58,17 @@ type resetSubtask struct {
 func TestDevResetWorkflow(t *testing.T) {
 	var mu sync.Mutex
 	calls := map[string]int{} // requests per step
+	fixed := false            // whether step TWO gets an answer
 	fake := llmtest.NewServer(t, func(_ int, req llm.Request) llmtest.Reply {
 		prompt := req.Messages[len(req.Messages)-1].Content
 		step := strings.Fields(prompt)[0]
 		mu.Lock()
 		calls[step]++
+		broken := step == "TWO" && !fixed
 		mu.Unlock()
+		if broken {
+			return llmtest.Reply{Status: http.StatusBadRequest, Content: "the model refuses step two", ErrorCode: "invalid_request_error"}
+		}
 		cost := 0.001
 		return llmtest.Reply{Content: strings.ToLower(step) + " text", InputTokens: 10, OutputTokens: 5, Cost: &cost}
 	})
@@ -131,6 +148,14 @@ func TestDevResetWorkflow(t *testing.T) {
 		require.Equal(t, drafts+1, called("DRAFT"), "the draft was not asked for again")
 		require.Equal(t, finals+2, called("FINAL"))
 		s.requireCosts(t, task.ID, 0.003)
+	})
+
+	t.Run("troupe retry runs a failed task again from the step that failed", func(t *testing.T) {
+		testRetry(t, s, called, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			fixed = true
+		})
 	})
 }
 
@@ -257,4 +282,91 @@ func runName(id, oldRun, newRun string) string {
 		return "new"
 	}
 	return id
+}
+
+// TestDevResetWorkflow's retry: troupe retry (POST /v1/tasks/{id}/retry)
+// runs a failed task again from the step that failed.
+func testRetry(t *testing.T, s *devStack, called func(string) int, fix func()) {
+	troupe := func(args ...string) (string, error) {
+		env := map[string]string{"TROUPE_API_URL": s.api}
+		var out bytes.Buffer
+		err := Run(context.Background(), args, func(k string) string { return env[k] }, &out, &out)
+		return out.String(), err
+	}
+	var task taskJSON
+	body := map[string]any{"type": "workflow:retry_two_steps", "definition": retryDefinition, "input": map[string]any{"brief": "otters"}}
+	require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", body, nil, &task))
+	failed := s.waitFor(t, task.ID, "completed", "failed")
+	require.Equal(t, "failed", failed.Status)
+	require.Contains(t, failed.Error, "the model refuses step two")
+	require.Equal(t, 1, called("ONE"))
+	require.Equal(t, 1, called("TWO"))
+
+	fix()
+	out, err := troupe("retry", task.ID)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "task "+task.ID+": retried from the step that failed")
+	var got struct {
+		taskJSON
+		RunID string `json:"run_id"`
+		Runs  []struct {
+			RunID  string `json:"run_id"`
+			Status string `json:"status"`
+			Error  string `json:"error"`
+		} `json:"runs"`
+	}
+	require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/tasks/"+task.ID, nil, nil, &got))
+	require.Len(t, got.Runs, 2)
+	oldRun := got.Runs[0].RunID
+	require.Equal(t, got.RunID, got.Runs[1].RunID, "the new run is the task's")
+	done := s.waitForRun(t, task.ID, got.RunID)
+	require.Equal(t, "completed", done.Status, done.Error)
+	require.JSONEq(t, `{"text": "two text"}`, string(done.Output))
+	require.Equal(t, 1, called("ONE"), "the step that completed was not run again")
+	require.Equal(t, 2, called("TWO"))
+
+	require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/tasks/"+task.ID, nil, nil, &got))
+	require.Len(t, got.Runs, 2)
+	require.Equal(t, oldRun, got.Runs[0].RunID)
+	require.Equal(t, "failed", got.Runs[0].Status)
+	require.Contains(t, got.Runs[0].Error, "the model refuses step two")
+	require.Equal(t, "completed", got.Runs[1].Status)
+	var steps []string
+	for _, st := range s.subtasks(t, task.ID) {
+		steps = append(steps, st.StepID+"@"+runName(st.RunID, oldRun, got.RunID)+":"+st.Status)
+	}
+	require.Equal(t, []string{"one@old:completed", "two@old:failed", "two@new:completed"}, steps)
+	s.requireCosts(t, task.ID, 0.002)
+
+	audit, _, err := s.store.ListAudit(context.Background(), store.AuditFilter{TenantID: "default", ResourceID: task.ID})
+	require.NoError(t, err)
+	var retried []string
+	for _, a := range audit {
+		if a.EventType == "task_retried" {
+			retried = append(retried, a.Actor)
+		}
+	}
+	require.Len(t, retried, 1, "the retry is audited once")
+	require.NotEmpty(t, retried[0], "with who asked")
+	require.Equal(t, []string{"task_created", "task_started", "task_failed", "task_retried", "task_started", "task_completed"}, reverse(s.auditEvents(t, task.ID)))
+
+	// Only an ended task that did not complete can be retried.
+	_, err = troupe("retry", task.ID)
+	require.ErrorContains(t, err, "409")
+	var waiting taskJSON
+	body = map[string]any{"type": "workflow:reset_publish", "definition": resetDefinition, "input": map[string]any{"brief": "seals"}}
+	require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", body, nil, &waiting))
+	s.waitFor(t, waiting.ID, "running")
+	req, err := http.NewRequest(http.MethodPost, s.api+"/v1/tasks/"+waiting.ID+"/retry", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusConflict, resp.StatusCode)
+	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	var problem struct {
+		Detail string `json:"detail"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&problem))
+	require.Contains(t, problem.Detail, "only a failed, canceled or timed-out task can be retried")
 }
