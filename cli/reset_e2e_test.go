@@ -356,7 +356,10 @@ func testRetry(t *testing.T, s *devStack, called func(string) int, fix func()) {
 	var waiting taskJSON
 	body = map[string]any{"type": "workflow:reset_publish", "definition": resetDefinition, "input": map[string]any{"brief": "seals"}}
 	require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", body, nil, &waiting))
-	s.waitFor(t, waiting.ID, "running")
+	for deadline := time.Now().Add(30 * time.Second); !slices.Contains(s.eventKinds(t, waiting.ID), "approval_waiting"); {
+		require.True(t, time.Now().Before(deadline), "task %s never waited for its approval", waiting.ID)
+		time.Sleep(50 * time.Millisecond)
+	}
 	req, err := http.NewRequest(http.MethodPost, s.api+"/v1/tasks/"+waiting.ID+"/retry", nil)
 	require.NoError(t, err)
 	resp, err := http.DefaultClient.Do(req)
@@ -369,4 +372,14 @@ func testRetry(t *testing.T, s *devStack, called func(string) int, fix func()) {
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&problem))
 	require.Contains(t, problem.Detail, "only a failed, canceled or timed-out task can be retried")
+
+	// A task canceled while it waited goes back to before the cancel: it
+	// waits for its approval again.
+	require.Equal(t, http.StatusAccepted, s.call(t, http.MethodPost, "/v1/tasks/"+waiting.ID+"/cancel", nil, nil, nil))
+	require.Equal(t, "canceled", s.waitFor(t, waiting.ID, "canceled", "completed", "failed").Status)
+	var again taskJSON
+	require.Equal(t, http.StatusAccepted, s.call(t, http.MethodPost, "/v1/tasks/"+waiting.ID+"/retry", nil, nil, &again))
+	require.Equal(t, "running", again.Status)
+	s.approve(t, waiting.ID, 2)
+	require.Equal(t, "completed", s.waitFor(t, waiting.ID, "completed", "failed", "canceled").Status)
 }
