@@ -337,6 +337,7 @@ func testRetry(t *testing.T, s *devStack, called func(string) int, fix func()) {
 	}
 	require.Equal(t, []string{"one@old:completed", "two@old:failed", "two@new:completed"}, steps)
 	s.requireCosts(t, task.ID, 0.002)
+	recordHistory(t, s.temporal, task.WorkflowID, "retry_failed_step")
 
 	audit, _, err := s.store.ListAudit(context.Background(), store.AuditFilter{TenantID: "default", ResourceID: task.ID})
 	require.NoError(t, err)
