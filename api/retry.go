@@ -20,7 +20,7 @@ import (
 type Run struct {
 	RunID     string       `json:"run_id"`
 	StartedAt time.Time    `json:"started_at"`
-	Status    store.Status `json:"status,omitempty" enum:"running,completed,failed,canceled,timed_out,reset" doc:"How the run ended the task; running for the current run while it runs; reset for a run a reset replaced while it ran."`
+	Status    store.Status `json:"status" enum:"running,completed,failed,canceled,timed_out,reset" doc:"How the run ended the task; running for the current run while it runs; reset for a run a reset replaced while it ran."`
 	Error     string       `json:"error,omitempty"`
 	EndedAt   *time.Time   `json:"ended_at,omitempty"`
 }
