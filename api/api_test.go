@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -260,6 +261,23 @@ func TestAPIKeysIsolateTenants(t *testing.T) {
 	require.Equal(t, http.StatusCreated, other.Code)
 	otherID := decode[Task](t, other.Body.String()).ID
 	require.NotContains(t, b.api.Get("/v1/audit", "Authorization: Bearer "+admin).Body.String(), otherID, "an admin sees only its tenant")
+
+	// The audit chain is verified per tenant, by admins.
+	require.Equal(t, http.StatusForbidden, b.api.Get("/v1/audit/verify", "Authorization: Bearer "+acme).Code)
+	verified := b.api.Get("/v1/audit/verify", "Authorization: Bearer "+admin)
+	require.Equal(t, http.StatusOK, verified.Code, verified.Body.String())
+	check := decode[struct {
+		OK          bool   `json:"ok"`
+		Checked     int64  `json:"checked"`
+		Head        string `json:"head"`
+		FirstBroken *struct {
+			ID int64 `json:"id"`
+		} `json:"first_broken"`
+	}](t, verified.Body.String())
+	require.True(t, check.OK)
+	require.Nil(t, check.FirstBroken)
+	require.GreaterOrEqual(t, check.Checked, int64(1), "the task of acme")
+	require.Len(t, check.Head, 64)
 }
 
 func TestCancelTask(t *testing.T) {
@@ -335,6 +353,19 @@ func TestWorkflowsListAndValidate(t *testing.T) {
 	require.NotEmpty(t, out.Problems)
 	require.Equal(t, 4, out.Problems[0].Line)
 	require.Contains(t, out.Problems[0].Message, "nobody")
+
+	// The same YAML as JSON {"yaml": ...} gets the same answer; JSON of any
+	// other shape is told what to send.
+	wrapped, err := json.Marshal(map[string]string{"yaml": "name: broken\nsteps:\n  - id: a\n    agent: nobody\n"})
+	require.NoError(t, err)
+	asJSON := b.api.Post("/v1/workflows/validate", "Content-Type: application/json", bytes.NewReader(wrapped))
+	require.Equal(t, http.StatusOK, asJSON.Code, asJSON.Body.String())
+	require.JSONEq(t, bad.Body.String(), asJSON.Body.String())
+	for _, body := range []string{`{"definition": "name: x"}`, `{}`, `name: x`, `{"yaml": 3}`} {
+		wrong := b.api.Post("/v1/workflows/validate", "Content-Type: application/json", strings.NewReader(body))
+		require.Equal(t, http.StatusUnprocessableEntity, wrong.Code, body)
+		require.Contains(t, wrong.Body.String(), `post {\"yaml\"`, body)
+	}
 }
 
 func TestWorkflowTaskInputIsValidated(t *testing.T) {

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -24,9 +27,41 @@ type WorkflowSummary struct {
 	Agents      []string        `json:"agents"`
 }
 
-// ValidateInput is the request of validateWorkflow.
+// ValidateInput is the request of validateWorkflow: the YAML itself, or,
+// with Content-Type application/json, {"yaml": "..."}.
 type ValidateInput struct {
-	RawBody []byte `contentType:"application/yaml" maxLength:"1048576"`
+	ContentType string `header:"Content-Type"`
+	RawBody     []byte `contentType:"application/yaml" maxLength:"1048576"`
+}
+
+// yaml returns the posted YAML, unwrapped from its JSON form.
+func (in *ValidateInput) yaml() ([]byte, error) {
+	if !isJSON(in.ContentType) {
+		return in.RawBody, nil
+	}
+	var wrapped struct {
+		YAML *string `json:"yaml"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(in.RawBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&wrapped); err != nil || wrapped.YAML == nil {
+		return nil, huma.Error422UnprocessableEntity(`with Content-Type application/json, post {"yaml": "<the YAML as a string>"}; or post the YAML itself as application/yaml`,
+			&huma.ErrorDetail{Location: "body", Message: cmp.Or(errMessage(err), "yaml is missing")})
+	}
+	return []byte(*wrapped.YAML), nil
+}
+
+// isJSON says whether a Content-Type is JSON's.
+func isJSON(contentType string) bool {
+	media, _, _ := mime.ParseMediaType(contentType)
+	return media == "application/json"
+}
+
+func errMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // Problem is one validation problem at a position in the YAML.
@@ -67,11 +102,15 @@ func (s *Server) registerDefinitions(api huma.API) {
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "validateWorkflow", Method: http.MethodPost, Path: "/v1/workflows/validate",
-		Summary: "Validate a workflow or agent YAML", Description: "Runs the checks of `troupe validate` on the posted YAML (the loaded agents may be referenced). Answers 200 with valid and the problems, each at a line and column; 413 for a YAML over 1 MiB.", Tags: []string{"workflows"},
+		Summary: "Validate a workflow or agent YAML", Description: "Runs the checks of `troupe validate` on the posted YAML (the loaded agents may be referenced): the YAML itself (any Content-Type but JSON's), or `{\"yaml\": \"...\"}` as application/json. Answers 200 with valid and the problems, each at a line and column; 413 for a YAML over 1 MiB.", Tags: []string{"workflows"},
 		// A raw body gets no limit from Huma: one byte over a definition's.
 		MaxBodyBytes: maxDefinitionBytes + 1, BodyReadTimeout: definitionReadTimeout,
 	}, func(ctx context.Context, in *ValidateInput) (*ValidateOutput, error) {
-		found, err := definitions.Validate(s.Catalog, map[string][]byte{"posted.yaml": in.RawBody})
+		yaml, err := in.yaml()
+		if err != nil {
+			return nil, err
+		}
+		found, err := definitions.Validate(s.Catalog, map[string][]byte{"posted.yaml": yaml})
 		out := &ValidateOutput{}
 		out.Body.Problems = []Problem{}
 		var problems definitions.Errors

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,8 @@ type Task struct {
 	OutputTokens int64           `json:"output_tokens"`
 	CostUSD      float64         `json:"cost_usd"`
 	Priority     int             `json:"priority"`
+	Queue        string          `json:"queue" doc:"The Temporal task queue its workflow runs on."`
+	Timeout      string          `json:"timeout,omitempty" doc:"How long the whole run may take, when it is bounded."`
 	Metadata     json.RawMessage `json:"metadata,omitempty"`
 	WorkflowID   string          `json:"workflow_id"`
 	RunID        string          `json:"run_id,omitempty"`
@@ -57,6 +60,10 @@ func (s *Server) task(t store.Task) Task {
 		Model: t.Model, InputTokens: t.InputTokens, OutputTokens: t.OutputTokens, CostUSD: t.CostUSD,
 		Priority: t.Priority, Metadata: t.Metadata, WorkflowID: t.WorkflowID, RunID: t.RunID,
 		CreatedAt: t.CreatedAt, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt,
+		Queue: s.queueOf(t),
+	}
+	if t.Timeout > 0 {
+		out.Timeout = t.Timeout.String()
 	}
 	out.Links.TemporalUI = s.temporalUILink(t)
 	return out
@@ -85,7 +92,9 @@ type CreateTaskInput struct {
 		Input      json.RawMessage   `json:"input" doc:"The task's input, checked against the agent's or workflow's input schema." example:"{\"text\": \"Temporal is a durable execution platform...\"}"`
 		Model      string            `json:"model,omitempty" maxLength:"200" doc:"Model to use instead of the agent's or the default."`
 		UserEmail  string            `json:"user_email,omitempty" format:"email" maxLength:"320" doc:"Stored only as a hash keyed per tenant, of the bare lower-case address (Alice <A@x.org> and a@x.org are the same user)."`
-		Priority   int               `json:"priority,omitempty" minimum:"0" maximum:"5" doc:"1 (highest) to 5; 0 = default (3)."`
+		Priority   int               `json:"priority,omitempty" minimum:"0" maximum:"5" doc:"1 (highest) to 5; 0 = default (3). Orders the work within each task queue."`
+		Queue      string            `json:"queue,omitempty" maxLength:"200" pattern:"^[A-Za-z0-9_.-]+$" doc:"The Temporal task queue to run on, polled by workers started with troupe worker --queue NAME; default: the agent's queue, else the server's (troupe)."`
+		Timeout    string            `json:"timeout,omitempty" maxLength:"20" doc:"Bound on the whole run, a duration from 1s to 720h (e.g. 30m); past it the task ends timed_out." example:"30m"`
 		Metadata   map[string]string `json:"metadata,omitempty" maxProperties:"50"`
 	}
 }
@@ -155,6 +164,10 @@ func (s *Server) createTask(ctx context.Context, in *CreateTaskInput) (*TaskOutp
 	if err != nil {
 		return nil, err
 	}
+	timeout, err := taskTimeout(body.Timeout)
+	if err != nil {
+		return nil, err
+	}
 	var hash string
 	if in.IdempotencyKey != "" {
 		if hash, err = requestHash(body); err != nil {
@@ -169,6 +182,7 @@ func (s *Server) createTask(ctx context.Context, in *CreateTaskInput) (*TaskOutp
 	t, created, err := s.Store.CreateTask(ctx, store.NewTask{
 		TenantID: p.Tenant, UserIDHash: s.userHash(p.Tenant, body.UserEmail), Type: body.Type,
 		Input: body.Input, Model: start.model, Priority: body.Priority,
+		Queue: cmp.Or(body.Queue, start.queue), Timeout: timeout,
 		IdempotencyKey: in.IdempotencyKey, RequestHash: hash, Metadata: metadata, DefinitionHash: start.hash, Actor: p.Actor,
 	})
 	if err != nil {
@@ -203,6 +217,28 @@ func (s *Server) createTask(ctx context.Context, in *CreateTaskInput) (*TaskOutp
 	return &TaskOutput{Status: status, Location: "/v1/tasks/" + t.ID.String(), Body: s.task(t)}, nil
 }
 
+// maxTaskTimeout is the longest timeout a task may set.
+const maxTaskTimeout = 720 * time.Hour
+
+// taskTimeout reads a task's timeout: "" for none, else a duration from 1s
+// to maxTaskTimeout.
+func taskTimeout(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second || d > maxTaskTimeout {
+		return 0, huma.Error422UnprocessableEntity(fmt.Sprintf("timeout %q: want a duration from 1s to %s, e.g. 30m", s, maxTaskTimeout),
+			&huma.ErrorDetail{Location: "body.timeout", Value: s})
+	}
+	return d, nil
+}
+
+// queueOf is the task queue of task t's workflow.
+func (s *Server) queueOf(t store.Task) string {
+	return cmp.Or(t.Queue, s.TaskQueue)
+}
+
 // startWorkflow starts the task's workflow, tolerating one already started.
 // The start runs with a context the client cannot cancel, for at most
 // startTimeout: a client hanging up must not abandon a start Temporal may
@@ -212,7 +248,8 @@ func (s *Server) startWorkflow(ctx context.Context, t store.Task, start workflow
 	defer cancel()
 	opts := client.StartWorkflowOptions{
 		ID:                       t.WorkflowID,
-		TaskQueue:                s.TaskQueue,
+		TaskQueue:                s.queueOf(t),
+		WorkflowRunTimeout:       workflows.RunTimeout(t.Timeout),
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		// In `troupe dev` a worker shares the client: its first workflow

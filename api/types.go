@@ -20,6 +20,7 @@ type workflowStart struct {
 	workflow any
 	model    string
 	hash     string
+	queue    string // the agent's, for a task that runs one
 	args     func(t store.Task) []any
 }
 
@@ -55,9 +56,10 @@ func (s *Server) prepare(taskType, definition string, input json.RawMessage, mod
 	return workflowStart{
 		workflow: workflows.TaskWorkflow,
 		model:    cmp.Or(model, agent.Model, s.DefaultModel),
+		queue:    agent.Queue,
 		args: func(t store.Task) []any {
 			return []any{workflows.TaskInput{TaskID: t.ID, Type: t.Type, Agent: *agent, Model: t.Model, Input: t.Input,
-				Toolset: workflows.Toolset{Tools: tools, Agents: agents}}}
+				Toolset: workflows.Toolset{Tools: tools, Agents: agents}, Timeout: t.Timeout}}
 		},
 	}, nil
 }
@@ -72,7 +74,7 @@ func (s *Server) prepareWorkflow(wf *definitions.Workflow, taskType string, inpu
 		model:    cmp.Or(model, wf.Defaults.Model, s.DefaultModel),
 		hash:     wf.Hash,
 		args: func(t store.Task) []any {
-			return []any{workflows.DSLInput{TaskID: t.ID, Type: t.Type, Workflow: *wf, Model: t.Model, Input: t.Input}}
+			return []any{workflows.DSLInput{TaskID: t.ID, Type: t.Type, Workflow: *wf, Model: t.Model, Input: t.Input, Timeout: t.Timeout}}
 		},
 	}, nil
 }

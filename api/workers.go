@@ -46,7 +46,7 @@ func (s *Server) registerWorkers(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "listWorkers", Method: http.MethodGet, Path: "/v1/workers",
 		Summary: "Workers and their queues",
-		Description: "For each task queue troupe uses (the default queue, and the queues of tools run on given machines), " +
+		Description: "For each task queue troupe uses (the default queue, and the queues that tools, agents and steps name), " +
 			"the workers polling it and its backlog, from Temporal's description of the queue: a queue with a backlog and no worker " +
 			"is work nobody will run. Admin keys only.",
 		Tags: []string{"operations"},
@@ -71,16 +71,9 @@ func (s *Server) registerWorkers(api huma.API) {
 }
 
 // queues lists the task queues troupe uses: the default one first, then
-// those of the catalog's tools, sorted.
+// those the definitions name (tools, agents, steps), sorted.
 func (s *Server) queues() []string {
-	var named []string
-	for _, t := range s.Catalog.Tools {
-		if t.Queue != "" && t.Queue != s.TaskQueue && !slices.Contains(named, t.Queue) {
-			named = append(named, t.Queue)
-		}
-	}
-	slices.Sort(named)
-	return append([]string{s.TaskQueue}, named...)
+	return append([]string{s.TaskQueue}, slices.DeleteFunc(s.Catalog.Queues(), func(q string) bool { return q == s.TaskQueue })...)
 }
 
 // describeQueue asks Temporal for the pollers and backlog of one kind of

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-
-	"github.com/troupe-dev/troupe/store"
 )
 
 // runAPIKey creates API keys: `troupe apikey create TENANT [--role R] [--name N]`.
@@ -23,15 +21,12 @@ func runAPIKey(ctx context.Context, cfg config, args []string, stdout io.Writer)
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
-	if cfg.DatabaseURL == "" {
-		return errors.New("DATABASE_URL is not set")
-	}
-	pool, err := store.Connect(ctx, cfg.DatabaseURL)
+	st, closeStore, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	key, _, err := store.New(pool).CreateAPIKey(ctx, tenant, *role, *name)
+	defer closeStore()
+	key, _, err := st.CreateAPIKey(ctx, tenant, *role, *name)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ type config struct {
 	DataDir           string // TROUPE_DATA_DIR: where `troupe dev` keeps its state (default .troupe)
 	APIURL            string // TROUPE_API_URL: the API `troupe run` talks to
 	APIKey            string // TROUPE_API_KEY: the key `troupe run` sends
-	MetricsAddr       string // TROUPE_METRICS_ADDR: where `troupe worker` serves /metrics
+	MetricsAddr       string // TROUPE_METRICS_ADDR: where a worker, and an API with keys, serve /metrics
 	UIAddr            string // TROUPE_UI_ADDR: where `troupe dev` serves the Temporal Web UI ("off" = none)
 	FileRoot          string // TROUPE_FILE_ROOT: root directory of the built-in file tools on this worker
 	ToolQueue         string // TROUPE_TOOL_QUEUE: `troupe worker` polls this tool queue only

@@ -60,6 +60,7 @@ func startDev(t testing.TB, fake *llmtest.Server, extraEnv map[string]string) *d
 		"TROUPE_ADDR":          fmt.Sprintf("127.0.0.1:%d", apiPort),
 		"TEMPORAL_ADDRESS":     fmt.Sprintf("127.0.0.1:%d", temporalPort),
 		"TROUPE_UI_ADDR":       "off",
+		"TROUPE_METRICS_ADDR":  "127.0.0.1:0",
 		"TROUPE_DATA_DIR":      t.TempDir(),
 		"OPENAI_API_KEY":       "test-key",
 		"OPENAI_BASE_URL":      fake.URL,
@@ -172,6 +173,8 @@ type taskJSON struct {
 	OutputTokens int64           `json:"output_tokens"`
 	CostUSD      float64         `json:"cost_usd"`
 	WorkflowID   string          `json:"workflow_id"`
+	Queue        string          `json:"queue"`
+	Timeout      string          `json:"timeout"`
 	StartedAt    *time.Time      `json:"started_at"`
 	FinishedAt   *time.Time      `json:"finished_at"`
 }
@@ -618,6 +621,53 @@ func TestDevEndToEnd(t *testing.T) {
 			require.NotEmpty(t, *last.Content)
 		}
 	})
+
+	t.Run("a task past its timeout ends timed_out", func(t *testing.T) {
+		var problem struct{ Detail string }
+		require.Equal(t, http.StatusUnprocessableEntity, s.call(t, http.MethodPost, "/v1/tasks",
+			map[string]any{"type": "chat", "input": map[string]any{"prompt": "hi"}, "timeout": "forever"}, nil, &problem))
+		require.Contains(t, problem.Detail, "from 1s to 720h")
+
+		var task taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks",
+			map[string]any{"type": "chat", "input": map[string]any{"prompt": "SLOW past the timeout"}, "timeout": "2s"}, nil, &task))
+		require.Equal(t, "2s", task.Timeout)
+		done := s.waitFor(t, task.ID, "timed_out", "completed", "failed", "canceled")
+		require.Equal(t, "timed_out", done.Status, done.Error)
+		require.Equal(t, "the task's timeout of 2s passed", done.Error)
+		require.Less(t, done.FinishedAt.Sub(*done.StartedAt), 30*time.Second, "ended at its timeout, not the call's minute")
+		kinds := s.eventKinds(t, task.ID)
+		require.Equal(t, "timed_out", kinds[len(kinds)-1], "the event stream ends with the outcome")
+	})
+
+	t.Run("a task on a queue runs only on a worker of that queue", func(t *testing.T) {
+		var task taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks",
+			map[string]any{"type": "summarize", "input": map[string]any{"text": "on the gpu queue"}, "queue": "gpu"}, nil, &task))
+		require.Equal(t, "gpu", task.Queue)
+		require.Never(t, func() bool {
+			var now taskJSON
+			s.call(t, http.MethodGet, "/v1/tasks/"+task.ID, nil, nil, &now)
+			return now.Status != "pending"
+		}, 2*time.Second, 200*time.Millisecond, "the dev worker, on queue troupe, leaves it alone")
+
+		env := map[string]string{
+			"DATABASE_URL": s.dbURL, "TEMPORAL_ADDRESS": s.temporal, "TROUPE_METRICS_ADDR": "127.0.0.1:0",
+			"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": fake.URL, "TROUPE_DEFAULT_MODEL": "gpt-4o-mini", "TROUPE_LOG_LEVEL": "warn",
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		worker := make(chan error, 1)
+		go func() {
+			worker <- Run(ctx, []string{"worker", "--queue", "gpu"}, func(k string) string { return env[k] }, io.Discard, &testWriter{t: t})
+		}()
+		defer func() {
+			cancel()
+			require.NoError(t, <-worker)
+		}()
+		done := s.waitFor(t, task.ID, "completed", "failed")
+		require.Equal(t, "completed", done.Status, done.Error)
+	})
+
 }
 
 // eventKinds lists the kinds of the task's events, oldest first.

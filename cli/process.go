@@ -136,11 +136,17 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 
 // serveAPI serves the API on TROUPE_ADDR, with the definitions of
 // catalog, until ctx ends; meanwhile it sweeps pending tasks whose workflow
-// never started.
+// never started. With API keys required, /metrics is not on the API, where
+// tenants could read figures of every tenant, but on a listener of its own,
+// TROUPE_METRICS_ADDR, for the operator's Prometheus.
 func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) error {
 	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.tracer, p.logger)
 	srv.Tools = p.tools
 	stop := srv.StartSweep(ctx)
 	defer stop()
-	return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), p.logger)
+	api := func(ctx context.Context) error { return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), p.logger) }
+	if metricsOnAPI(p.cfg) {
+		return api(ctx)
+	}
+	return serveBoth(ctx, api, func(ctx context.Context) error { return serveMetrics(ctx, p) })
 }

@@ -14,13 +14,14 @@ const usage = `troupe runs LLM agent tasks and multi-agent YAML workflows on Tem
 Usage:
   troupe dev                          everything in one process, for a laptop
   troupe serve                        the REST API (production)
-  troupe worker [--tool-queue NAME] [--file-root DIR]
+  troupe worker [--queue NAME | --tool-queue NAME] [--file-root DIR]
                                       a Temporal worker (production; run many)
   troupe migrate [up|down|status]     database schema migrations
   troupe validate FILE...             lint agent and workflow YAML
   troupe run FILE|TYPE [--input JSON] submit a task to a running API and follow it
   troupe replay HISTORY.json...       replay exported workflow histories
   troupe apikey create TENANT [--role admin|member] [--name NAME]
+  troupe audit verify [--tenant T]    recompute the audit log's hash chains
   troupe export [--type T] [--status S] [--model M] [--since 24h] [--cursor C] [--output FILE]
                                       conversations as JSONL (OpenAI fine-tuning format)
   troupe workers [--json]             the workers polling each task queue, and its backlog
@@ -65,6 +66,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runReplay(rest, stdout)
 	case "apikey":
 		return runAPIKey(ctx, cfg, rest, stdout)
+	case "audit":
+		return runAudit(ctx, cfg, rest, stdout)
 	case "export":
 		return runExport(ctx, cfg, rest, stdout)
 	case "workers":

@@ -30,6 +30,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"worker with a bad stop timeout", []string{"worker"}, map[string]string{"DATABASE_URL": "postgres://x", "TROUPE_WORKER_STOP_TIMEOUT": "soon"}, "TROUPE_WORKER_STOP_TIMEOUT"},
 		{"worker with no activities", []string{"worker"}, map[string]string{"DATABASE_URL": "postgres://x", "TROUPE_ACTIVITY_CONCURRENCY": "0"}, "TROUPE_ACTIVITY_CONCURRENCY"},
 		{"worker with an argument", []string{"worker", "extra"}, nil, "takes no arguments"},
+		{"worker with a bad queue", []string{"worker", "--queue", "gpu pool"}, map[string]string{"DATABASE_URL": "postgres://x"}, `queue "gpu pool" may hold only`},
 		{"broken definitions folder", []string{"serve"}, map[string]string{"TROUPE_HASH_KEY": "k", "DATABASE_URL": "postgres://x", "TROUPE_DEFINITIONS": "/nonexistent"}, "nonexistent"},
 	}
 	for _, c := range cases {

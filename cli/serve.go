@@ -7,9 +7,6 @@ import (
 )
 
 // runServe runs the API alone, against a real Temporal cluster and Postgres.
-// With API keys required (TROUPE_AUTH=apikey, the default), /metrics is not
-// on the API, where tenants could read figures of every tenant, but on a
-// listener of its own, TROUPE_METRICS_ADDR, for the operator's Prometheus.
 func runServe(ctx context.Context, cfg config, stderr io.Writer) error {
 	if cfg.HashKey == "" {
 		return errors.New("TROUPE_HASH_KEY is not set: it keys the hash stored in place of user emails; set it to a long random secret and keep it stable")
@@ -23,10 +20,6 @@ func runServe(ctx context.Context, cfg config, stderr io.Writer) error {
 		return err
 	}
 	defer p.Close()
-	if !metricsOnAPI(cfg) {
-		return serveBoth(ctx, func(ctx context.Context) error { return p.serveAPI(ctx, catalog) },
-			func(ctx context.Context) error { return serveMetrics(ctx, p) })
-	}
 	return p.serveAPI(ctx, catalog)
 }
 

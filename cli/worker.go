@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/troupe-dev/troupe/definitions"
 	"github.com/troupe-dev/troupe/telemetry"
 	"github.com/troupe-dev/troupe/worker"
 )
@@ -19,10 +20,11 @@ import (
 func runWorker(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stdout)
+	fs.StringVar(&cfg.TaskQueue, "queue", cfg.TaskQueue, "poll this task queue: run the tasks, agents and steps that name it (a full worker, with the database) [TROUPE_TASK_QUEUE]")
 	fs.StringVar(&cfg.ToolQueue, "tool-queue", cfg.ToolQueue, "poll this tool queue only: run the calls of tools that name it (no database needed) [TROUPE_TOOL_QUEUE]")
 	fs.StringVar(&cfg.FileRoot, "file-root", cfg.FileRoot, "root directory of the built-in file tools on this worker [TROUPE_FILE_ROOT]")
 	fs.Usage = func() {
-		fmt.Fprintln(stdout, "Usage: troupe worker [--tool-queue NAME] [--file-root DIR]")
+		fmt.Fprintln(stdout, "Usage: troupe worker [--queue NAME | --tool-queue NAME] [--file-root DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -33,6 +35,11 @@ func runWorker(ctx context.Context, cfg config, args []string, stdout, stderr io
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("troupe worker takes no arguments, got %q", fs.Args())
+	}
+	for _, q := range []string{cfg.TaskQueue, cfg.ToolQueue} {
+		if q != "" && !definitions.ValidQueue(q) {
+			return fmt.Errorf("queue %q may hold only letters, digits, _, . and - (it names a Temporal task queue)", q)
+		}
 	}
 	if cfg.ToolQueue != "" {
 		return runToolWorker(ctx, cfg, stderr)

@@ -58,6 +58,9 @@ type Agent struct {
 	// a retry could fix (a provider down, rate limits, timeouts) past its
 	// retry budget.
 	FallbackModels []string `json:"fallback_models,omitempty"`
+	// Queue is the Temporal task queue whose workers (troupe worker --queue)
+	// run the agent's steps; "" keeps the task's queue.
+	Queue string `json:"queue,omitempty"`
 
 	inputSchema  *jsonschema.Schema // compiled Input, when loaded from YAML
 	outputSchema *jsonschema.Schema // compiled OutputSchema, when loaded from YAML
@@ -113,6 +116,7 @@ func (d *decoder) agent(n *node, a *Agent, local bool) {
 		"tools":     func(v *node) { a.Tools = d.grants(v, a) },
 		"max_turns": func(v *node) { a.MaxTurns = d.bounded(v, "max_turns", 1, maxTurnsLimit) },
 		"retry":     func(v *node) { a.Retry = d.retry(v) },
+		"queue":     func(v *node) { a.Queue = d.queue(v) },
 		"fallback_models": func(v *node) {
 			a.FallbackModels = d.stringList(v, "fallback_models")
 			if len(a.FallbackModels) > maxFallbackModels {

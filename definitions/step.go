@@ -13,8 +13,10 @@ type Step struct {
 	ID string `json:"id"`
 	// Agent names the agent of an agent step; Prompt is its user prompt
 	// template (the agent's own prompt when the YAML gives none).
-	Agent    string    `json:"agent,omitempty"`
-	Prompt   string    `json:"prompt,omitempty"`
+	Agent  string `json:"agent,omitempty"`
+	Prompt string `json:"prompt,omitempty"`
+	// Queue is the task queue of an agent step, winning over its agent's.
+	Queue    string    `json:"queue,omitempty"`
 	Loop     *Loop     `json:"loop,omitempty"`
 	Parallel *Parallel `json:"parallel,omitempty"`
 	Switch   *Switch   `json:"switch,omitempty"`
@@ -161,6 +163,7 @@ func (d *decoder) step(s *Step, n *node, src *wfSource) {
 			}
 		},
 		"prompt":   func(v *node) { s.Prompt = d.str(v, "prompt") },
+		"queue":    func(v *node) { s.Queue = d.queue(v) },
 		"loop":     func(v *node) { s.Loop = d.loop(v, id, src) },
 		"parallel": func(v *node) { s.Parallel = d.parallel(v, id, src) },
 		"switch":   func(v *node) { s.Switch = d.switchStep(v, id, src) },
@@ -185,6 +188,8 @@ func (d *decoder) step(s *Step, n *node, src *wfSource) {
 		d.errorf(n.pos, "step has several kinds (%s); a step has exactly one", strings.Join(kinds, ", "))
 	case s.Prompt != "" && kinds[0] != "agent":
 		d.errorf(n.get("prompt").pos, "prompt belongs to agent steps; this is a %s step", kinds[0])
+	case s.Queue != "" && kinds[0] != "agent":
+		d.errorf(n.get("queue").pos, "queue belongs to agent steps (a tool's calls run on its tool's queue); this is a %s step", kinds[0])
 	case n.get("args") != nil && kinds[0] != "tool":
 		d.errorf(n.get("args").pos, "args belong to tool steps; this is a %s step", kinds[0])
 	}

@@ -136,6 +136,21 @@ var toolKinds = []string{ToolKindHTTP, ToolKindMCP, ToolKindBuiltin}
 // queuePattern is what task queue names look like.
 var queuePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
+// queue decodes the name of a Temporal task queue.
+func (d *decoder) queue(v *node) string {
+	q := d.str(v, "queue")
+	if q != "" && !ValidQueue(q) {
+		d.errorf(v.pos, "queue %q may hold only letters, digits, _, . and - (it names a Temporal task queue)", q)
+	}
+	return q
+}
+
+// ValidQueue says whether name may name a task queue: at most 200 letters,
+// digits, _, . and -.
+func ValidQueue(name string) bool {
+	return len(name) <= 200 && queuePattern.MatchString(name)
+}
+
 // isTool tells whether a definition file's root is a tool.
 func isTool(root *node) bool {
 	for _, k := range toolKinds {
@@ -155,14 +170,10 @@ func (d *decoder) tool(n *node) *Tool {
 		"input": func(v *node) {
 			t.Input, t.inputSchema = d.objectSchema(v, "input", "a tool's arguments are an object")
 		},
-		"http":    func(v *node) { t.HTTP = d.httpTool(v) },
-		"mcp":     func(v *node) { t.MCP = d.mcpServer(v) },
-		"builtin": func(v *node) { t.Builtin = d.builtin(v) },
-		"queue": func(v *node) {
-			if t.Queue = d.str(v, "queue"); t.Queue != "" && !queuePattern.MatchString(t.Queue) {
-				d.errorf(v.pos, "queue %q may hold only letters, digits, _, . and - (it names a Temporal task queue)", t.Queue)
-			}
-		},
+		"http":             func(v *node) { t.HTTP = d.httpTool(v) },
+		"mcp":              func(v *node) { t.MCP = d.mcpServer(v) },
+		"builtin":          func(v *node) { t.Builtin = d.builtin(v) },
+		"queue":            func(v *node) { t.Queue = d.queue(v) },
 		"approval":         func(v *node) { t.Approval = d.approvalRequired(v) },
 		"approval_timeout": func(v *node) { t.ApprovalTimeout = d.duration(v, "approval_timeout") },
 		"timeout":          func(v *node) { t.Timeout = d.duration(v, "timeout") },

@@ -2,12 +2,14 @@ package migrations_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
@@ -97,4 +99,36 @@ func TestOwnerWithoutCreateRoleMigrates(t *testing.T) {
 	require.NoError(t, err)
 	_, err = app.Exec(ctx, "ALTER TABLE audit_logs DISABLE TRIGGER ALL")
 	require.ErrorContains(t, err, "must be owner")
+}
+
+// Audit rows written before the chain existed are chained by its migration.
+func TestAuditChainMigrationChainsEarlierRows(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := storetest.NewEmptyDB(t)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(context.WithoutCancel(ctx))
+	provider, err := goose.NewProvider(goose.DialectPostgres, stdlib.OpenDB(*conn.Config()), migrations.FS, goose.WithDisableGlobalRegistry(true))
+	require.NoError(t, err)
+	defer provider.Close()
+	_, err = provider.UpTo(ctx, 7)
+	require.NoError(t, err)
+	for i, tenant := range []string{"acme", "globex", "acme", "acme", "globex"} {
+		_, err := conn.Exec(ctx, "INSERT INTO audit_logs (event_type, tenant_id, at, metadata) VALUES ('task_created', $1, now(), $2)", tenant, fmt.Sprintf(`{"n": %d}`, i))
+		require.NoError(t, err)
+	}
+
+	require.NoError(t, store.Migrate(ctx, url, "up", io.Discard))
+	pool, err := store.Connect(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	s := store.New(pool)
+	require.NoError(t, s.AppendAudit(ctx, store.Audit{EventType: "task_canceled", TenantID: "acme"}))
+	for tenant, n := range map[string]int64{"acme": 4, "globex": 2} {
+		check, err := s.VerifyAudit(ctx, tenant)
+		require.NoError(t, err)
+		require.True(t, check.OK, "%s: %+v", tenant, check.FirstBroken)
+		require.Equal(t, n, check.Checked)
+	}
 }

@@ -28,7 +28,7 @@ set -x
 task=$(curl -fsS -X POST "$api/v1/tasks" -H 'Content-Type: application/json' \
   -d '{"type": "summarize", "input": {"text": "Temporal is a durable execution platform: workflows survive crashes, retries are automatic, and every step is recorded in an event history that can be replayed."}}')
 { set +x; } 2>/dev/null
-id=$(printf '%s' "$task" | sed -E 's/.*"id":"([^"]+)".*/\1/')
+id=$(printf '%s' "$task" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)
 for _ in $(seq 1 300); do
   task=$(curl -fsS "$api/v1/tasks/$id")
   case "$task" in *'"status":"completed"'*|*'"status":"failed"'*|*'"status":"canceled"'*|*'"status":"timed_out"'*) break;; esac
@@ -38,14 +38,16 @@ echo "$task"
 cat >&2 <<MSG
 
 troupe dev is running. Try:
-  curl -s $api/v1/tasks/$id | jq          # the task
-  curl -s $api/v1/tasks/$id/llm-calls     # the conversation, tokens and cost
-  open http://127.0.0.1:8233              # the Temporal Web UI (workflow task-$id)
-  $api/docs                               # the API reference
+  ID=$id
+  curl -s $api/v1/tasks/\$ID             # the task
+  curl -s $api/v1/tasks/\$ID/llm-calls   # the conversation, tokens and cost
+  bin/troupe show \$ID                   # the same as a tree
+  http://127.0.0.1:8233                   # the Temporal Web UI in a browser (workflow task-$id)
+  $api/docs                               # the API reference in a browser
+  curl -s $api/metrics                    # Prometheus metrics
   # an agent with tools, offline (the mock model writes a note, a tool step reads it back):
-  curl -s -X POST $api/v1/tasks -H 'Content-Type: application/json' \
-    -d '{"type": "workflow:keep_note", "input": {"name": "first", "text": "Tools work offline."}}'
-  curl -s $api/v1/tasks/<id>/tool-calls   # then: cat .troupe/workspace/notes/first.md
+  bin/troupe run workflow:keep_note --input '{"name": "first", "text": "Tools work offline."}'
+  cat .troupe/workspace/notes/first.md
 Ctrl-C stops everything.
 MSG
 wait $dev

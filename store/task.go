@@ -33,10 +33,15 @@ type Task struct {
 	IdempotencyKey string
 	Metadata       json.RawMessage
 	DefinitionHash string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	StartedAt      *time.Time
-	FinishedAt     *time.Time
+	// Queue is the Temporal task queue of the task's workflow; "" is the
+	// default queue.
+	Queue string
+	// Timeout bounds the task's whole run; 0 is none.
+	Timeout    time.Duration
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
 }
 
 // NewTask is what CreateTask needs to insert a task.
@@ -56,6 +61,8 @@ type NewTask struct {
 	RequestHash    string
 	Metadata       json.RawMessage
 	DefinitionHash string
+	Queue          string
+	Timeout        time.Duration
 	ParentID       *uuid.UUID
 	// Actor is who submitted the task, written to the task_created audit row.
 	Actor string
@@ -90,6 +97,7 @@ const taskColumns = `id, tenant_id, COALESCE(user_id_hash, ''), type, status, in
 	COALESCE(error, ''), COALESCE(model, ''), input_tokens, output_tokens, cost_usd,
 	COALESCE(workflow_id, ''), COALESCE(run_id, ''), parent_id, priority,
 	COALESCE(idempotency_key, ''), metadata, COALESCE(definition_hash, ''),
+	COALESCE(queue, ''), COALESCE(timeout_ms, 0) * interval '1 millisecond',
 	created_at, updated_at, started_at, finished_at`
 
 func scanTask(row pgx.Row) (Task, error) {
@@ -98,6 +106,7 @@ func scanTask(row pgx.Row) (Task, error) {
 		&t.Error, &t.Model, &t.InputTokens, &t.OutputTokens, &t.CostUSD,
 		&t.WorkflowID, &t.RunID, &t.ParentID, &t.Priority,
 		&t.IdempotencyKey, &t.Metadata, &t.DefinitionHash,
+		&t.Queue, &t.Timeout,
 		&t.CreatedAt, &t.UpdatedAt, &t.StartedAt, &t.FinishedAt)
 	return t, err
 }
@@ -106,9 +115,9 @@ func scanTask(row pgx.Row) (Task, error) {
 const insertTask = `
 INSERT INTO tasks (id, tenant_id, user_id_hash, type, status, input, model, priority,
 	idempotency_key, metadata, definition_hash, parent_id, workflow_id, created_at, updated_at,
-	idempotency_hash)
+	idempotency_hash, queue, timeout_ms)
 VALUES ($1, $2, NULLIF($3, ''), $4, 'pending', $5, NULLIF($6, ''), $7,
-	NULLIF($8, ''), $9, NULLIF($10, ''), $11, $12, $13, $13, NULLIF($14, ''))
+	NULLIF($8, ''), $9, NULLIF($10, ''), $11, $12, $13, $13, NULLIF($14, ''), NULLIF($15, ''), NULLIF($16, 0))
 ON CONFLICT DO NOTHING
 RETURNING ` + taskColumns
 
@@ -136,7 +145,7 @@ func (s *Store) CreateTask(ctx context.Context, t NewTask) (task Task, created b
 		var err error
 		task, err = scanTask(tx.QueryRow(ctx, insertTask, t.ID, t.TenantID, t.UserIDHash, t.Type,
 			nullJSON(t.Input), t.Model, t.Priority, t.IdempotencyKey, nullJSON(t.Metadata),
-			t.DefinitionHash, t.ParentID, WorkflowID(t.ID), now, t.RequestHash))
+			t.DefinitionHash, t.ParentID, WorkflowID(t.ID), now, t.RequestHash, t.Queue, t.Timeout.Milliseconds()))
 		if errors.Is(err, pgx.ErrNoRows) {
 			task, err = existingTask(ctx, tx, t)
 			return err

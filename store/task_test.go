@@ -25,6 +25,8 @@ func TestCreateTask(t *testing.T) {
 		Priority:       3,
 		Metadata:       json.RawMessage(`{"source":"cli"}`),
 		DefinitionHash: "abc123",
+		Queue:          "gpu",
+		Timeout:        90 * time.Second,
 		ParentID:       &parent.ID,
 		Actor:          "key:ops",
 	})
@@ -42,6 +44,10 @@ func TestCreateTask(t *testing.T) {
 	require.Equal(t, 3, task.Priority)
 	require.JSONEq(t, `{"source":"cli"}`, string(task.Metadata))
 	require.Equal(t, "abc123", task.DefinitionHash)
+	require.Equal(t, "gpu", task.Queue)
+	require.Equal(t, 90*time.Second, task.Timeout)
+	require.Equal(t, "", parent.Queue, "no queue is the default queue")
+	require.Zero(t, parent.Timeout)
 	require.Equal(t, &parent.ID, task.ParentID)
 	require.True(t, task.CreatedAt.Equal(b.clock.Now()))
 	require.True(t, task.UpdatedAt.Equal(b.clock.Now()))

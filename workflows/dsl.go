@@ -27,6 +27,8 @@ type DSLInput struct {
 	// name none either.
 	Model string          `json:"model"`
 	Input json.RawMessage `json:"input"`
+	// Timeout bounds the whole run; 0 is none.
+	Timeout time.Duration `json:"timeout,omitzero"`
 }
 
 // ApprovalSignal is the payload of the signal that answers an approval step.
@@ -40,7 +42,7 @@ type ApprovalSignal struct {
 // workflow (AgentStepWorkflow) recorded as a subtask; loops, parallel
 // branches, switches, maps and approvals run here.
 func DSLWorkflow(ctx workflow.Context, in DSLInput) (activities.Value, error) {
-	return runTask(ctx, in.TaskID, in.Type, func(ctx workflow.Context) (activities.Value, error) {
+	return runTask(ctx, in.TaskID, in.Type, in.Timeout, func(ctx workflow.Context) (activities.Value, error) {
 		r := &run{in: in, wf: &in.Workflow, steps: map[string]any{}}
 		r.bounded = workflow.GetVersion(ctx, boundsChange, workflow.DefaultVersion, 1) == 1
 		r.runID = recordingRun(ctx)
@@ -211,6 +213,7 @@ func (r *run) runAgentStep(ctx workflow.Context, step *definitions.Step, s scope
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:          workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + key,
+		TaskQueue:           cmp.Or(step.Queue, agent.Queue), // "": the task's
 		ParentClosePolicy:   enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		WaitForCancellation: true,
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -398,4 +399,28 @@ steps:
 `), `{}`)
 	require.ErrorContains(t, err, "503 upstream")
 	require.Len(t, b.calls, 3, "the agent's retry.max_attempts bounds the attempts")
+}
+
+func TestAgentStepsRunOnTheirQueue(t *testing.T) {
+	t.Parallel()
+	var queues []string // the task queue of each call, in order
+	b := setupDSL(t, func(ctx context.Context, _, _ string, _ int) (activities.CallResult, error) {
+		queues = append(queues, activity.GetInfo(ctx).TaskQueue)
+		return text("ok", 0), nil
+	})
+	wf := load(t, `
+name: queues
+agents:
+  local: {system: "Here."}
+  private: {system: "There.", queue: gpu}
+steps:
+  - {id: a, agent: local}
+  - {id: b, agent: private}
+  - {id: c, agent: private, queue: edge}
+`)
+	_, err := b.run(t, wf, `{}`)
+	require.NoError(t, err)
+	// A step without a queue runs on the task's; an agent's queue holds for
+	// its steps, and a step's own wins over it.
+	require.Equal(t, []string{"default-test-taskqueue", "gpu", "edge"}, queues)
 }

@@ -6,6 +6,7 @@ package workflows
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,12 +30,14 @@ type TaskInput struct {
 	// Toolset holds the tools the agent may call, and the agents it may run
 	// as tools, pinned like the agent.
 	Toolset Toolset `json:"toolset,omitzero"`
+	// Timeout bounds the whole run; 0 is none.
+	Timeout time.Duration `json:"timeout,omitzero"`
 }
 
 // TaskWorkflow runs a task whose type names an agent: one LLM conversation.
 // It marks the task running, calls the agent, and records the outcome.
 func TaskWorkflow(ctx workflow.Context, in TaskInput) (activities.Value, error) {
-	return runTask(ctx, in.TaskID, in.Type, func(ctx workflow.Context) (activities.Value, error) {
+	return runTask(ctx, in.TaskID, in.Type, in.Timeout, func(ctx workflow.Context) (activities.Value, error) {
 		var input any
 		if err := json.Unmarshal(in.Input, &input); err != nil {
 			return activities.Value{}, temporal.NewNonRetryableApplicationError("task input is not JSON: "+err.Error(), "bad_input", err)
@@ -49,9 +52,10 @@ func TaskWorkflow(ctx workflow.Context, in TaskInput) (activities.Value, error) 
 }
 
 // runTask wraps the body of a task's workflow: it marks the task running,
-// runs body, and records the outcome in the store, even when the workflow
-// was canceled, before it even started.
-func runTask(ctx workflow.Context, taskID uuid.UUID, taskType string, body func(workflow.Context) (activities.Value, error)) (activities.Value, error) {
+// runs body (canceled when the task's timeout, if any, passes), and records
+// the outcome in the store, even when the workflow was canceled, before it
+// even started.
+func runTask(ctx workflow.Context, taskID uuid.UUID, taskType string, timeout time.Duration, body func(workflow.Context) (activities.Value, error)) (activities.Value, error) {
 	var a *activities.Activities
 	var out activities.Value
 	err := workflow.ExecuteLocalActivity(storeOptions(ctx), a.StartTask, taskID).Get(ctx, nil)
@@ -61,7 +65,7 @@ func runTask(ctx workflow.Context, taskID uuid.UUID, taskType string, body func(
 		return out, temporal.NewCanceledError(app.Message())
 	}
 	if err == nil {
-		out, err = body(ctx)
+		out, err = within(ctx, timeout, body)
 	}
 	status, msg := outcome(err)
 	finish := activities.FinishInput{TaskID: taskID, Type: taskType, Status: status, Output: out, Error: msg}
@@ -87,6 +91,47 @@ func recordingRun(ctx workflow.Context) string {
 	return workflow.GetInfo(ctx).WorkflowExecution.RunID
 }
 
+// within runs body, canceling it once timeout (when positive) has passed
+// since the call; body's error is then a timed_out one.
+func within(ctx workflow.Context, timeout time.Duration, body func(workflow.Context) (activities.Value, error)) (activities.Value, error) {
+	if timeout <= 0 {
+		return body(ctx)
+	}
+	bctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	tctx, stopTimer := workflow.WithCancel(ctx)
+	defer stopTimer()
+	timedOut := false
+	workflow.Go(tctx, func(gctx workflow.Context) {
+		if workflow.NewTimer(gctx, timeout).Get(gctx, nil) == nil {
+			timedOut = true
+			cancel()
+		}
+	})
+	out, err := body(bctx)
+	if timedOut {
+		msg := fmt.Sprintf("the task's timeout of %s passed", timeout)
+		return out, temporal.NewNonRetryableApplicationError(msg, ErrTaskTimeout, err)
+	}
+	return out, err
+}
+
+// ErrTaskTimeout is the error type of a task stopped by its timeout.
+const ErrTaskTimeout = "task_timeout"
+
+// timeoutGrace is how much longer than the task's timeout Temporal lets a
+// run live (its run timeout): time for the run to record that it timed out.
+const timeoutGrace = 5 * time.Minute
+
+// RunTimeout is the Temporal run timeout of a task with the given timeout:
+// the timeout and a grace to record the outcome, or none without one.
+func RunTimeout(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		return 0
+	}
+	return timeout + timeoutGrace
+}
+
 // storeOptions are the options of the local activities that write to the
 // store: short attempts, retried until the store answers, for up to half an
 // hour. A Postgres outage shorter than that fails no task: the steps wait,
@@ -107,9 +152,12 @@ const storeWriteDeadline = 30 * time.Minute
 // outcome maps a workflow error to the task's terminal status and message.
 func outcome(err error) (store.Status, string) {
 	var timeout *temporal.TimeoutError
+	var app *temporal.ApplicationError
 	switch {
 	case err == nil:
 		return store.StatusCompleted, ""
+	case errors.As(err, &app) && app.Type() == ErrTaskTimeout:
+		return store.StatusTimedOut, app.Message()
 	case temporal.IsCanceledError(err):
 		return store.StatusCanceled, "canceled"
 	case errors.As(err, &timeout):

@@ -135,6 +135,37 @@ func TestTaskWorkflowCanceled(t *testing.T) {
 	require.Equal(t, store.StatusCanceled, b.finished.Status)
 }
 
+func TestTaskWorkflowTimesOut(t *testing.T) {
+	t.Parallel()
+	b := setupTask(t)
+	mockModel(b.env, b.acts, func(ctx context.Context, _ llm.Request) (activities.CallResult, error) {
+		<-ctx.Done() // a call longer than the task may take, aborted at its timeout
+		return activities.CallResult{}, ctx.Err()
+	})
+	b.in.Timeout = time.Second
+	start := b.env.Now()
+
+	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
+
+	require.True(t, b.env.IsWorkflowCompleted())
+	require.ErrorContains(t, b.env.GetWorkflowError(), "the task's timeout of 1s passed")
+	require.Equal(t, store.StatusTimedOut, b.finished.Status)
+	require.Equal(t, "the task's timeout of 1s passed", b.finished.Error)
+	require.Less(t, b.env.Now().Sub(start), time.Minute, "ended at its timeout, not at a call's")
+}
+
+func TestTaskWorkflowWithinItsTimeoutCompletes(t *testing.T) {
+	t.Parallel()
+	b := setupTask(t)
+	mockModel(b.env, b.acts, func(context.Context, llm.Request) (activities.CallResult, error) { return reply("quick"), nil })
+	b.in.Timeout = time.Hour
+
+	b.env.ExecuteWorkflow(TaskWorkflow, b.in)
+
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, store.StatusCompleted, b.finished.Status)
+}
+
 func TestTaskWorkflowAsksAgainAfterInvalidStructuredOutput(t *testing.T) {
 	t.Parallel()
 	b := setupTask(t)

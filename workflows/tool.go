@@ -325,6 +325,7 @@ func (r *toolRun) runAgent(ctx workflow.Context) (toolOutcome, error) {
 	key := "tool/" + r.callID
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:          workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + key,
+		TaskQueue:           ag.Queue, // "": the task's
 		ParentClosePolicy:   enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		WaitForCancellation: true,
 	})
