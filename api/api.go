@@ -96,6 +96,7 @@ func Config() huma.Config {
 func (s *Server) Register(api huma.API) {
 	api.UseMiddleware(limitBody(api), s.authenticate(api), refuseUnstorableText(api))
 	s.registerTasks(api)
+	s.registerRetry(api)
 	s.registerChildren(api)
 	s.registerSignals(api)
 	s.registerToolCalls(api)

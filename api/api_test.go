@@ -246,6 +246,8 @@ func TestAPIKeysIsolateTenants(t *testing.T) {
 	require.Equal(t, http.StatusOK, b.api.Get("/v1/tasks/"+id, "Authorization: Bearer "+acme).Code)
 	require.Equal(t, http.StatusNotFound, b.api.Get("/v1/tasks/"+id, "Authorization: Bearer "+globex).Code)
 	require.Equal(t, http.StatusNotFound, b.api.Post("/v1/tasks/"+id+"/cancel", "Authorization: Bearer "+globex).Code)
+	require.Equal(t, http.StatusNotFound, b.api.Post("/v1/tasks/"+id+"/retry", "Authorization: Bearer "+globex).Code)
+	require.Equal(t, http.StatusUnauthorized, b.api.Post("/v1/tasks/"+id+"/retry").Code)
 
 	// Tenant-wide reports are for admin keys.
 	require.Equal(t, http.StatusForbidden, b.api.Get("/v1/audit", "Authorization: Bearer "+acme).Code)

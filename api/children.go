@@ -17,6 +17,7 @@ import (
 // Subtask is one agent step of a workflow task.
 type Subtask struct {
 	ID           string          `json:"id" format:"uuid"`
+	RunID        string          `json:"run_id,omitempty" doc:"The run of the task's workflow that ran the step: a reset (or a retry) starts a new run, which records its own steps."`
 	StepID       string          `json:"step_id"`
 	Agent        string          `json:"agent"`
 	Iteration    int             `json:"iteration"`
@@ -79,7 +80,7 @@ func (s *Server) registerChildren(api huma.API) {
 	}, func(ctx context.Context, in *TaskIDInput) (*listOutput[Subtask], error) {
 		rows, err := s.Store.ListSubtasks(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
 		return listOf(rows, err, s.fail, ctx, "task "+in.ID, func(st store.Subtask) Subtask {
-			return Subtask{ID: st.ID.String(), StepID: st.StepID, Agent: st.Agent, Iteration: st.Iteration, Status: st.Status,
+			return Subtask{ID: st.ID.String(), RunID: st.RunID, StepID: st.StepID, Agent: st.Agent, Iteration: st.Iteration, Status: st.Status,
 				Model: st.Model, InputTokens: st.InputTokens, OutputTokens: st.OutputTokens, CostUSD: st.CostUSD,
 				Output: st.Output, Error: st.Error, WorkflowID: st.WorkflowID, CreatedAt: st.CreatedAt, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
 		})

@@ -46,6 +46,7 @@ type Task struct {
 	FinishedAt   *time.Time      `json:"finished_at,omitempty"`
 	Links        TaskLinks       `json:"links"`
 	Waiting      []Wait          `json:"waiting,omitempty" doc:"What the task waits for from a person, and how to answer (read of one task only)."`
+	Runs         []Run           `json:"runs,omitempty" doc:"The runs of the task's workflow, oldest first, and how each ended: a retry or an operator's reset starts a new one (read of one task only)."`
 }
 
 // TaskLinks are links to where else a task can be seen.
@@ -285,6 +286,9 @@ func (s *Server) getTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, err
 			return nil, s.fail(ctx, "task "+in.ID, err)
 		}
 	}
+	if out.Runs, err = s.runs(ctx, t); err != nil {
+		return nil, s.fail(ctx, "task "+in.ID, err)
+	}
 	return &TaskOutput{Status: http.StatusOK, Body: out}, nil
 }
 
@@ -341,8 +345,15 @@ func (s *Server) actOnTask(ctx context.Context, id, eventType string, meta any, 
 	if t.Status.Terminal() {
 		return store.Task{}, huma.Error409Conflict(fmt.Sprintf("task %s already ended with status %s", t.ID, t.Status))
 	}
+	return t, s.deliver(ctx, t, eventType, meta, act)
+}
+
+// deliver audits eventType about task t, by the caller, then acts on its workflow (see
+// actOnTask).
+func (s *Server) deliver(ctx context.Context, t store.Task, eventType string, meta any, act func(context.Context, store.Task) error) error {
+	id := t.ID.String()
 	if err := s.audit(ctx, t, eventType, meta); err != nil {
-		return store.Task{}, s.fail(ctx, "task "+id, err)
+		return s.fail(ctx, "task "+id, err)
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actTimeout)
 	defer cancel()
@@ -357,11 +368,11 @@ func (s *Server) actOnTask(ctx context.Context, id, eventType string, meta any, 
 			s.Logger.ErrorContext(ctx, "audit failed action", "task_id", t.ID, "event_type", eventType, "error", aerr)
 		}
 		if notRunning {
-			return store.Task{}, huma.Error409Conflict(fmt.Sprintf("task %s is not running", t.ID))
+			return huma.Error409Conflict(fmt.Sprintf("task %s is not running", t.ID))
 		}
-		return store.Task{}, s.fail(ctx, "task "+id, err)
+		return s.fail(ctx, "task "+id, err)
 	}
-	return t, nil
+	return nil
 }
 
 // audit appends the audit row eventType about task t, by the caller, with meta.

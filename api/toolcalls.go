@@ -17,7 +17,8 @@ import (
 
 // ToolCall is one call of a tool by a task.
 type ToolCall struct {
-	CallID     string               `json:"call_id" doc:"The call's id, unique within the task; also its idempotency key."`
+	CallID     string               `json:"call_id" doc:"The call's id, unique within the task's run; also its idempotency key."`
+	RunID      string               `json:"run_id,omitempty" doc:"The run of the task's workflow that made the call: a reset (or a retry) starts a new run, which records its own calls."`
 	SubtaskID  string               `json:"subtask_id,omitempty"`
 	Tool       string               `json:"tool"`
 	Arguments  json.RawMessage      `json:"arguments,omitempty"`
@@ -34,7 +35,7 @@ type ToolCall struct {
 }
 
 func toolCall(c store.ToolCall) ToolCall {
-	out := ToolCall{CallID: c.CallID, Tool: c.Tool, Arguments: c.Arguments, Result: c.Result,
+	out := ToolCall{CallID: c.CallID, RunID: c.RunID, Tool: c.Tool, Arguments: c.Arguments, Result: c.Result,
 		Error: c.Error, Status: c.Status, Attempts: c.Attempts, LatencyMS: c.LatencyMS,
 		DecidedBy: c.DecidedBy, Comment: c.Comment, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		FinishedAt: c.FinishedAt}

@@ -31,6 +31,8 @@ Usage:
   troupe show ID [--json]             a task as a tree: steps, LLM and tool calls, output
   troupe follow ID                    print a running task's events until it ends
   troupe cancel ID                    cancel a task
+  troupe retry ID                     run a failed, canceled or timed-out task again
+                                      from the step that failed
   troupe signal ID NAME [--data JSON] send a signal, e.g. an approval
 
 Configuration comes from environment variables; see the README.
@@ -79,6 +81,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runFollow(ctx, cfg, rest, stdout)
 	case "cancel":
 		return runCancel(ctx, cfg, rest, stdout)
+	case "retry":
+		return runRetry(ctx, cfg, rest, stdout)
 	case "signal":
 		return runSignal(ctx, cfg, rest, stdout)
 	case "help", "-h", "--help":

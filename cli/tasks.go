@@ -16,8 +16,8 @@ import (
 	"github.com/troupe-dev/troupe/api"
 )
 
-// The commands that look around a running API: tasks, show, cancel, signal
-// and follow. They print tables and trees for people, and JSON with --json.
+// The commands that look around a running API: tasks, show, cancel, retry,
+// signal and follow. They print tables and trees for people, and JSON with --json.
 
 // runTasks lists tasks: `troupe tasks [--status S] [--type T] [--since 24h]
 // [--limit N] [--json]`.
@@ -155,6 +155,24 @@ func runCancel(ctx context.Context, cfg config, args []string, stdout io.Writer)
 		return printJSON(stdout, task)
 	}
 	fmt.Fprintf(stdout, "task %s: cancel requested (%s)\n", task.ID, task.Status)
+	return nil
+}
+
+// runRetry restarts a failed, canceled or timed-out task from the step that
+// failed: `troupe retry ID`.
+func runRetry(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	id, asJSON, err := idArg("retry", args)
+	if err != nil {
+		return err
+	}
+	var task api.Task
+	if err := newAPIClient(cfg, 30*time.Second).do(ctx, http.MethodPost, "/v1/tasks/"+id+"/retry", nil, &task); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, task)
+	}
+	fmt.Fprintf(stdout, "task %s: retried from the step that failed (%s, run %s); follow it with: troupe follow %s\n", task.ID, task.Status, task.RunID, task.ID)
 	return nil
 }
 

@@ -24,7 +24,7 @@ type Event struct {
 const lockTaskForEvent = `SELECT 1 FROM tasks WHERE id = $1 FOR NO KEY UPDATE`
 
 const insertEventSQL = `
-INSERT INTO task_events (task_id, kind, payload, dedupe_key, at) VALUES ($1, $2, $3, $4, $5)
+INSERT INTO task_events (task_id, kind, payload, dedupe_key, at, run_id) VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''))
 ON CONFLICT (task_id, dedupe_key) DO NOTHING`
 
 const listEvents = `
@@ -34,11 +34,22 @@ WHERE task_id = $1 AND id > $2 ORDER BY id LIMIT $3`
 // AppendEvent appends an event of kind to the task's log, once per (task, dedupeKey): a
 // retried call with the same dedupeKey changes nothing. payload is marshalled to JSON.
 func (s *Store) AppendEvent(ctx context.Context, taskID uuid.UUID, kind, dedupeKey string, payload any) error {
+	return s.AppendRunEvent(ctx, taskID, "", kind, dedupeKey, payload)
+}
+
+// AppendRunEvent is AppendEvent for an event of the task's workflow run runID (none when
+// empty): the event is kept once per run and dedupeKey, and the run becomes the task's current
+// run (see StartTask) if it is not yet, as a run started by a reset past its start does.
+func (s *Store) AppendRunEvent(ctx context.Context, taskID uuid.UUID, runID, kind, dedupeKey string, payload any) error {
 	if kind == "" || dedupeKey == "" {
 		return fmt.Errorf("%w: an event needs a kind and a dedupe key", ErrInvalid)
 	}
+	now := s.now()
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		return insertEvent(ctx, tx, taskID, kind, dedupeKey, payload, s.now())
+		if err := startRun(ctx, tx, taskID, runID, now); err != nil {
+			return err
+		}
+		return insertRunEvent(ctx, tx, taskID, runID, kind, dedupeKey, payload, now)
 	})
 }
 
@@ -46,6 +57,15 @@ func (s *Store) AppendEvent(ctx context.Context, taskID uuid.UUID, kind, dedupeK
 // the transaction ends, so that a task's events take their ids in commit order and a reader
 // following ids never skips one committed late.
 func insertEvent(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, kind, dedupeKey string, payload any, at time.Time) error {
+	return insertRunEvent(ctx, tx, taskID, "", kind, dedupeKey, payload, at)
+}
+
+// insertRunEvent is insertEvent for an event of the workflow run runID: its dedupe key names
+// the run ("<dedupeKey>@<runID>"), so that each run of a task records its own.
+func insertRunEvent(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, runID, kind, dedupeKey string, payload any, at time.Time) error {
+	if runID != "" {
+		dedupeKey += "@" + runID
+	}
 	var raw []byte
 	if payload != nil {
 		var err error
@@ -62,7 +82,7 @@ func insertEvent(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, kind, dedupeK
 	if err != nil {
 		return fmt.Errorf("lock task for event: %w", err)
 	}
-	if _, err := tx.Exec(ctx, insertEventSQL, taskID, kind, raw, dedupeKey, at); err != nil {
+	if _, err := tx.Exec(ctx, insertEventSQL, taskID, kind, raw, dedupeKey, at, runID); err != nil {
 		return fmt.Errorf("insert %s event: %w", kind, err)
 	}
 	return nil

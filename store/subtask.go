@@ -11,11 +11,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Subtask is one agent step of a workflow task, identified within its task by Key (chosen by
-// the workflow interpreter, e.g. "refine/research#2"). Seq orders a task's subtasks.
+// Subtask is one agent step of a workflow task, identified within its task by RunID and Key
+// (chosen by the workflow interpreter, e.g. "refine/research#2"). RunID is the Temporal run
+// of the task's workflow that ran the step ("" for runs that did not say), so that a run
+// started by a reset records its own steps. Seq orders a task's subtasks.
 type Subtask struct {
 	ID           uuid.UUID
 	TaskID       uuid.UUID
+	RunID        string
 	Key          string
 	StepID       string
 	Agent        string
@@ -37,25 +40,25 @@ type Subtask struct {
 
 const subtaskColumns = `id, task_id, key, COALESCE(step_id, ''), COALESCE(agent, ''), iteration,
 	status, COALESCE(model, ''), input_tokens, output_tokens, cost_usd, input, output,
-	COALESCE(error, ''), COALESCE(workflow_id, ''), seq, created_at, started_at, finished_at`
+	COALESCE(error, ''), COALESCE(workflow_id, ''), seq, created_at, started_at, finished_at, run_id`
 
 func scanSubtask(row pgx.Row) (Subtask, error) {
 	var st Subtask
 	err := row.Scan(&st.ID, &st.TaskID, &st.Key, &st.StepID, &st.Agent, &st.Iteration,
 		&st.Status, &st.Model, &st.InputTokens, &st.OutputTokens, &st.CostUSD, &st.Input, &st.Output,
-		&st.Error, &st.WorkflowID, &st.Seq, &st.CreatedAt, &st.StartedAt, &st.FinishedAt)
+		&st.Error, &st.WorkflowID, &st.Seq, &st.CreatedAt, &st.StartedAt, &st.FinishedAt, &st.RunID)
 	return st, err
 }
 
 const insertSubtask = `
 INSERT INTO subtasks (id, task_id, key, step_id, agent, iteration, status, model, input,
-	workflow_id, created_at, started_at)
+	workflow_id, created_at, started_at, run_id)
 VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, 'running', NULLIF($7, ''), $8,
-	NULLIF($9, ''), $10, $10)
-ON CONFLICT (task_id, key) DO NOTHING
+	NULLIF($9, ''), $10, $10, $11)
+ON CONFLICT (task_id, run_id, key) DO NOTHING
 RETURNING ` + subtaskColumns
 
-const selectSubtaskByKey = `SELECT ` + subtaskColumns + ` FROM subtasks WHERE task_id = $1 AND key = $2`
+const selectSubtaskByKey = `SELECT ` + subtaskColumns + ` FROM subtasks WHERE task_id = $1 AND run_id = $2 AND key = $3`
 
 const finishSubtask = `
 UPDATE subtasks SET status = $2, model = COALESCE(NULLIF($3, ''), model), output = $4,
@@ -65,8 +68,9 @@ RETURNING ` + subtaskColumns
 
 const listSubtasks = `SELECT ` + subtaskColumns + ` FROM subtasks WHERE task_id = $1 ORDER BY seq`
 
-// StartSubtask inserts the subtask (st.TaskID, st.Key) as running, with its "subtask_started"
-// event, and returns it. A retried call returns the subtask already stored, unchanged (same ID).
+// StartSubtask inserts the subtask (st.TaskID, st.RunID, st.Key) as running, with its
+// "subtask_started" event, and returns it; a run's first step makes it the task's current run
+// (see AppendRunEvent). A retried call returns the subtask already stored, unchanged (same ID).
 // A zero st.ID means generate one; st.Status and the fields set by the store are ignored.
 func (s *Store) StartSubtask(ctx context.Context, st Subtask) (Subtask, error) {
 	if st.TaskID == uuid.Nil || st.Key == "" {
@@ -80,9 +84,9 @@ func (s *Store) StartSubtask(ctx context.Context, st Subtask) (Subtask, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		out, err = scanSubtask(tx.QueryRow(ctx, insertSubtask, st.ID, st.TaskID, st.Key, st.StepID,
-			st.Agent, st.Iteration, st.Model, nullJSON(st.Input), st.WorkflowID, now))
+			st.Agent, st.Iteration, st.Model, nullJSON(st.Input), st.WorkflowID, now, st.RunID))
 		if errors.Is(err, pgx.ErrNoRows) {
-			if out, err = scanSubtask(tx.QueryRow(ctx, selectSubtaskByKey, st.TaskID, st.Key)); err != nil {
+			if out, err = scanSubtask(tx.QueryRow(ctx, selectSubtaskByKey, st.TaskID, st.RunID, st.Key)); err != nil {
 				return fmt.Errorf("select subtask: %w", err)
 			}
 			return nil
@@ -93,7 +97,10 @@ func (s *Store) StartSubtask(ctx context.Context, st Subtask) (Subtask, error) {
 		if err != nil {
 			return fmt.Errorf("insert subtask: %w", err)
 		}
-		return insertEvent(ctx, tx, out.TaskID, "subtask_started", "subtask_started:"+out.Key, subtaskPayload(out), now)
+		if err := startRun(ctx, tx, out.TaskID, out.RunID, now); err != nil {
+			return err
+		}
+		return insertRunEvent(ctx, tx, out.TaskID, out.RunID, "subtask_started", "subtask_started:"+out.Key, subtaskPayload(out), now)
 	})
 	if err != nil {
 		return Subtask{}, err
@@ -120,7 +127,7 @@ func (s *Store) FinishSubtask(ctx context.Context, id uuid.UUID, status Status, 
 			return fmt.Errorf("finish subtask: %w", err)
 		}
 		kind := "subtask_" + string(status)
-		return insertEvent(ctx, tx, st.TaskID, kind, kind+":"+st.Key, subtaskPayload(st), now)
+		return insertRunEvent(ctx, tx, st.TaskID, st.RunID, kind, kind+":"+st.Key, subtaskPayload(st), now)
 	})
 }
 
@@ -133,6 +140,7 @@ func (s *Store) ListSubtasks(ctx context.Context, tenantID string, taskID uuid.U
 // subtaskEvent is the payload of the events of a subtask.
 type subtaskEvent struct {
 	SubtaskID uuid.UUID `json:"subtask_id"`
+	RunID     string    `json:"run_id,omitempty"`
 	Key       string    `json:"key"`
 	StepID    string    `json:"step_id,omitempty"`
 	Agent     string    `json:"agent,omitempty"`
@@ -142,6 +150,6 @@ type subtaskEvent struct {
 }
 
 func subtaskPayload(st Subtask) subtaskEvent {
-	return subtaskEvent{SubtaskID: st.ID, Key: st.Key, StepID: st.StepID, Agent: st.Agent,
+	return subtaskEvent{SubtaskID: st.ID, RunID: st.RunID, Key: st.Key, StepID: st.StepID, Agent: st.Agent,
 		Iteration: st.Iteration, Status: st.Status, Error: st.Error}
 }

@@ -331,29 +331,43 @@ const endedBeforeStart = `SELECT status <> 'pending' AND status <> 'running' AND
 // task that ended before any run started it (canceled while its start was in
 // doubt) stays ended, and the run gets ErrEndedBeforeStart.
 func (s *Store) StartTask(ctx context.Context, id uuid.UUID, runID string) error {
-	now := s.now()
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		task, err := scanTask(tx.QueryRow(ctx, startTask, id, runID, now))
-		if errors.Is(err, pgx.ErrNoRows) {
-			var ended bool
-			if err := tx.QueryRow(ctx, endedBeforeStart, id).Scan(&ended); errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("task %s: %w", id, ErrNotFound)
-			} else if err != nil {
-				return fmt.Errorf("start task: %w", err)
-			}
-			if ended {
-				return fmt.Errorf("task %s: %w", id, ErrEndedBeforeStart)
-			}
-			return nil
-		}
-		if err != nil {
+		return startTaskRun(ctx, tx, id, runID, s.now())
+	})
+}
+
+// startRun makes runID the current run of the task, as StartTask does, when runID is not
+// empty: the writes of a step of a run call it, so that a run that a reset started past the
+// workflow's StartTask takes the task over with its first step.
+func startRun(ctx context.Context, tx pgx.Tx, id uuid.UUID, runID string, at time.Time) error {
+	if runID == "" {
+		return nil
+	}
+	return startTaskRun(ctx, tx, id, runID, at)
+}
+
+// startTaskRun is StartTask in tx.
+func startTaskRun(ctx context.Context, tx pgx.Tx, id uuid.UUID, runID string, now time.Time) error {
+	task, err := scanTask(tx.QueryRow(ctx, startTask, id, runID, now))
+	if errors.Is(err, pgx.ErrNoRows) {
+		var ended bool
+		if err := tx.QueryRow(ctx, endedBeforeStart, id).Scan(&ended); errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("task %s: %w", id, ErrNotFound)
+		} else if err != nil {
 			return fmt.Errorf("start task: %w", err)
 		}
-		if err := insertTaskAudit(ctx, tx, task, "task_started", systemActor, runID, now, map[string]string{"run_id": runID}); err != nil {
-			return err
+		if ended {
+			return fmt.Errorf("task %s: %w", id, ErrEndedBeforeStart)
 		}
-		return insertEvent(ctx, tx, id, "started", "started:"+runID, statusPayload(task), now)
-	})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
+	if err := insertTaskAudit(ctx, tx, task, "task_started", systemActor, runID, now, map[string]string{"run_id": runID}); err != nil {
+		return err
+	}
+	return insertEvent(ctx, tx, id, "started", "started:"+runID, statusPayload(task), now)
 }
 
 const finishTask = `

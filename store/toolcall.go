@@ -25,10 +25,12 @@ const (
 )
 
 // ToolCall is one call of a tool by a task (and one of its subtasks when SubtaskID is set).
-// CallID is its idempotency key, unique within the task and stable across retries.
+// CallID is its idempotency key, unique within the task's workflow run RunID ("" for runs that
+// did not say) and stable across retries; a run started by a reset records its own calls.
 type ToolCall struct {
 	ID         int64
 	TaskID     uuid.UUID
+	RunID      string
 	SubtaskID  *uuid.UUID
 	CallID     string
 	Tool       string
@@ -67,26 +69,26 @@ func (s ToolCallStatus) stage() int {
 
 const toolCallColumns = `id, task_id, subtask_id, call_id, tool, arguments, result,
 	COALESCE(error, ''), status, attempts, latency_ms, COALESCE(workflow_id, ''),
-	COALESCE(decided_by, ''), COALESCE(comment, ''), created_at, updated_at, finished_at`
+	COALESCE(decided_by, ''), COALESCE(comment, ''), created_at, updated_at, finished_at, run_id`
 
 func scanToolCall(row pgx.Row) (ToolCall, error) {
 	var c ToolCall
 	err := row.Scan(&c.ID, &c.TaskID, &c.SubtaskID, &c.CallID, &c.Tool, &c.Arguments, &c.Result,
 		&c.Error, &c.Status, &c.Attempts, &c.LatencyMS, &c.WorkflowID,
-		&c.DecidedBy, &c.Comment, &c.CreatedAt, &c.UpdatedAt, &c.FinishedAt)
+		&c.DecidedBy, &c.Comment, &c.CreatedAt, &c.UpdatedAt, &c.FinishedAt, &c.RunID)
 	return c, err
 }
 
 const insertToolCall = `
 INSERT INTO tool_calls (task_id, subtask_id, call_id, tool, arguments, result, error, status,
-	attempts, latency_ms, workflow_id, decided_by, comment, created_at, updated_at, finished_at)
+	attempts, latency_ms, workflow_id, decided_by, comment, created_at, updated_at, finished_at, run_id)
 VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9, $10, NULLIF($11, ''), NULLIF($12, ''),
-	NULLIF($13, ''), $14, $14, $15)
-ON CONFLICT (task_id, call_id) DO NOTHING
+	NULLIF($13, ''), $14, $14, $15, $16)
+ON CONFLICT (task_id, run_id, call_id) DO NOTHING
 RETURNING ` + toolCallColumns
 
 const selectToolCallForUpdate = `SELECT ` + toolCallColumns + `
-FROM tool_calls WHERE task_id = $1 AND call_id = $2 FOR UPDATE`
+FROM tool_calls WHERE task_id = $1 AND run_id = $2 AND call_id = $3 FOR UPDATE`
 
 // updateToolCall sets the status and the fields given (non-empty, non-zero); the arguments
 // stay those of the insert.
@@ -99,14 +101,17 @@ UPDATE tool_calls SET status = $2, result = COALESCE($3, result), error = COALES
 WHERE id = $1
 RETURNING ` + toolCallColumns
 
+// selectTenantToolCall reads the call of the latest run that made it.
 const selectTenantToolCall = `SELECT ` + toolCallColumns + `
 FROM tool_calls WHERE task_id = $1 AND call_id = $2
-	AND EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND tenant_id = $3)`
+	AND EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND tenant_id = $3)
+ORDER BY id DESC LIMIT 1`
 
 const listToolCalls = `SELECT ` + toolCallColumns + ` FROM tool_calls WHERE task_id = $1 ORDER BY id`
 
-// RecordToolCall records the state of a tool call, idempotently by (task, call id): the first
-// record inserts the row, later ones update it. The status only moves forward
+// RecordToolCall records the state of a tool call, idempotently by (task, run, call id): the
+// first record inserts the row (and makes the run the task's current one, see AppendRunEvent),
+// later ones update it. The status only moves forward
 // (pending_approval → running or rejected; running → succeeded or failed): a record of an
 // earlier status, or any record of a call already ended, changes nothing, and one of the same
 // status updates only the fields it gives. Arguments are kept from the insert; Result, Error,
@@ -136,16 +141,19 @@ func (s *Store) RecordToolCall(ctx context.Context, c ToolCall) error {
 		}
 		row, err := scanToolCall(tx.QueryRow(ctx, insertToolCall, c.TaskID, c.SubtaskID, c.CallID,
 			c.Tool, nullJSON(c.Arguments), nullJSON(c.Result), c.Error, c.Status, c.Attempts,
-			c.LatencyMS, c.WorkflowID, c.DecidedBy, c.Comment, now, c.FinishedAt))
+			c.LatencyMS, c.WorkflowID, c.DecidedBy, c.Comment, now, c.FinishedAt, c.RunID))
 		switch {
 		case err == nil:
+			if err := startRun(ctx, tx, c.TaskID, c.RunID, now); err != nil {
+				return err
+			}
 			return insertToolCallEvent(ctx, tx, row, now)
 		case isForeignKeyViolation(err):
 			return fmt.Errorf("record tool call: task %s: %w", c.TaskID, ErrNotFound)
 		case !errors.Is(err, pgx.ErrNoRows):
 			return fmt.Errorf("insert tool call: %w", err)
 		}
-		old, err := scanToolCall(tx.QueryRow(ctx, selectToolCallForUpdate, c.TaskID, c.CallID))
+		old, err := scanToolCall(tx.QueryRow(ctx, selectToolCallForUpdate, c.TaskID, c.RunID, c.CallID))
 		if err != nil {
 			return fmt.Errorf("select tool call: %w", err)
 		}
@@ -175,7 +183,8 @@ func cleanToolCall(c ToolCall) ToolCall {
 	return c
 }
 
-// GetToolCall returns the call callID of the tenant's task; ErrNotFound for an unknown call
+// GetToolCall returns the call callID of the tenant's task, as the latest run that made it
+// recorded it; ErrNotFound for an unknown call
 // and for another tenant's task.
 func (s *Store) GetToolCall(ctx context.Context, tenantID string, taskID uuid.UUID, callID string) (ToolCall, error) {
 	c, err := scanToolCall(s.pool.QueryRow(ctx, selectTenantToolCall, taskID, callID, tenantID))
@@ -197,6 +206,7 @@ func (s *Store) ListToolCalls(ctx context.Context, tenantID string, taskID uuid.
 // toolCallEvent is the payload of the events of a tool call: no arguments or result, which
 // may be large.
 type toolCallEvent struct {
+	RunID     string         `json:"run_id,omitempty"`
 	CallID    string         `json:"call_id"`
 	Tool      string         `json:"tool"`
 	Status    ToolCallStatus `json:"status"`
@@ -215,8 +225,8 @@ func insertToolCallEvent(ctx context.Context, tx pgx.Tx, c ToolCall, at time.Tim
 	case ToolCallRunning:
 		kind = "tool_call.started"
 	}
-	return insertEvent(ctx, tx, c.TaskID, kind, "tool_call:"+c.CallID+":"+string(c.Status), toolCallEvent{
-		CallID: c.CallID, Tool: c.Tool, Status: c.Status, SubtaskID: c.SubtaskID, Error: c.Error,
+	return insertRunEvent(ctx, tx, c.TaskID, c.RunID, kind, "tool_call:"+c.CallID+":"+string(c.Status), toolCallEvent{
+		RunID: c.RunID, CallID: c.CallID, Tool: c.Tool, Status: c.Status, SubtaskID: c.SubtaskID, Error: c.Error,
 		LatencyMS: c.LatencyMS, DecidedBy: c.DecidedBy,
 	}, at)
 }

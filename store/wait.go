@@ -28,13 +28,16 @@ const (
 )
 
 // An approval step waits from its approval_waiting event until the approval_answered event of
-// the same step key (dedupe keys "approval_waiting:<key>" and "approval_answered:<key>"); a
-// tool call waits while its status is pending_approval.
+// the same step key and run (dedupe keys "approval_waiting:<key>[@<run>]" and
+// "approval_answered:<key>[@<run>]"); a tool call waits while its status is pending_approval.
+// Only the task's current run waits: the waits of a run that a reset replaced are over (rows
+// of runs that did not record their run id count as current).
 const selectWaits = `
 SELECT 'signal', COALESCE(w.payload->>'signal', ''), COALESCE(w.payload->>'step', ''),
 	COALESCE(w.payload->>'message', ''), '', '', w.at
 FROM task_events w JOIN tasks t ON t.id = w.task_id
 WHERE w.task_id = $1 AND t.tenant_id = $2 AND w.kind = 'approval_waiting'
+	AND (w.run_id IS NULL OR w.run_id = t.run_id)
 	AND NOT EXISTS (
 		SELECT 1 FROM task_events a
 		WHERE a.task_id = w.task_id AND a.kind = 'approval_answered'
@@ -43,6 +46,7 @@ UNION ALL
 SELECT 'tool_call', '', '', '', c.call_id, c.tool, c.created_at
 FROM tool_calls c JOIN tasks t ON t.id = c.task_id
 WHERE c.task_id = $1 AND t.tenant_id = $2 AND c.status = 'pending_approval'
+	AND (c.run_id = '' OR c.run_id = t.run_id)
 ORDER BY 7`
 
 // Waits lists what a task of the tenant waits for from a person, oldest first. An unknown

@@ -31,7 +31,10 @@ const (
 // agentCall is one run of an agent: the conversation to start with, the
 // tools it may call, and where to record it.
 type agentCall struct {
-	TaskID    uuid.UUID
+	TaskID uuid.UUID
+	// RunID is the run of the task's workflow its tool calls are recorded
+	// under (recordingRun).
+	RunID     string
 	SubtaskID *uuid.UUID
 	// Key names the conversation within the task.
 	Key      string

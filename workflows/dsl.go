@@ -45,6 +45,7 @@ func DSLWorkflow(ctx workflow.Context, in DSLInput) (activities.Value, error) {
 	return runTask(ctx, in.TaskID, in.Type, in.Timeout, func(ctx workflow.Context) (activities.Value, error) {
 		r := &run{in: in, wf: &in.Workflow, steps: map[string]any{}}
 		r.bounded = workflow.GetVersion(ctx, boundsChange, workflow.DefaultVersion, 1) == 1
+		r.runID = recordingRun(ctx)
 		if err := json.Unmarshal(in.Input, &r.input); err != nil {
 			return activities.Value{}, temporal.NewNonRetryableApplicationError("task input is not JSON: "+err.Error(), "bad_input", err)
 		}
@@ -72,6 +73,8 @@ type run struct {
 	// bounded is false when replaying a run started before the history
 	// guard, the cap on map items and budget shares (boundsChange).
 	bounded bool
+	// runID is the run the steps are recorded under (recordingRun).
+	runID string
 }
 
 // boundsChange is the workflow.GetVersion change id of the history guard,
@@ -203,7 +206,7 @@ func (r *run) runAgentStep(ctx workflow.Context, step *definitions.Step, s scope
 	}
 	key := s.key(step.ID)
 	in := StepInput{
-		TaskID: r.in.TaskID, Key: key, StepID: step.ID, Iteration: max(s.iteration, 1), Agent: *agent,
+		TaskID: r.in.TaskID, RunID: r.runID, Key: key, StepID: step.ID, Iteration: max(s.iteration, 1), Agent: *agent,
 		Model:    cmp.Or(agent.Model, r.wf.Defaults.Model, r.in.Model),
 		Messages: msgs, Timeout: time.Duration(r.wf.Defaults.Timeout), Retry: retryPolicy(r.wf.Defaults.Retry), Budget: remaining,
 		Toolset: Toolset{Tools: r.wf.Tools, Agents: r.wf.Agents},
@@ -422,7 +425,7 @@ func rejection(a ApprovalSignal, timedOut bool) string {
 // event appends an entry to the task's event log.
 func (r *run) event(ctx workflow.Context, kind, key string, payload any) {
 	var a *activities.Activities
-	in := activities.EventInput{TaskID: r.in.TaskID, Kind: kind, DedupeKey: kind + ":" + key, Payload: payload}
+	in := activities.EventInput{TaskID: r.in.TaskID, RunID: r.runID, Kind: kind, DedupeKey: kind + ":" + key, Payload: payload}
 	if err := workflow.ExecuteLocalActivity(storeOptions(ctx), a.RecordEvent, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("record event", "kind", kind, "error", err)
 	}

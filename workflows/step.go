@@ -15,7 +15,10 @@ import (
 // StepInput is the input of AgentStepWorkflow: one agent step of a YAML
 // workflow, with its conversation already rendered.
 type StepInput struct {
-	TaskID    uuid.UUID             `json:"task_id"`
+	TaskID uuid.UUID `json:"task_id"`
+	// RunID is the run of the task's workflow that records the step
+	// (recordingRun), not the child's own.
+	RunID     string                `json:"run_id,omitempty"`
 	Key       string                `json:"key"`
 	StepID    string                `json:"step_id"`
 	Iteration int                   `json:"iteration"`
@@ -40,12 +43,12 @@ type StepResult = agentResult
 func AgentStepWorkflow(ctx workflow.Context, in StepInput) (StepResult, error) {
 	var a *activities.Activities
 	var subtaskID uuid.UUID
-	start := activities.SubtaskStart{TaskID: in.TaskID, Key: in.Key, StepID: in.StepID, Agent: in.Agent.Name, Iteration: in.Iteration, Model: in.Model}
+	start := activities.SubtaskStart{TaskID: in.TaskID, RunID: in.RunID, Key: in.Key, StepID: in.StepID, Agent: in.Agent.Name, Iteration: in.Iteration, Model: in.Model}
 	if err := workflow.ExecuteLocalActivity(storeOptions(ctx), a.StartSubtask, start).Get(ctx, &subtaskID); err != nil {
 		return StepResult{}, err
 	}
 	res, err := runAgent(ctx, agentCall{
-		TaskID: in.TaskID, SubtaskID: &subtaskID, Key: in.Key, Agent: &in.Agent, Model: in.Model,
+		TaskID: in.TaskID, RunID: in.RunID, SubtaskID: &subtaskID, Key: in.Key, Agent: &in.Agent, Model: in.Model,
 		Messages: in.Messages, Timeout: in.Timeout, Retry: in.Retry, Budget: in.Budget, Toolset: in.Toolset,
 	})
 	err = withCost(err, res.CostUSD)

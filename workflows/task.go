@@ -46,7 +46,7 @@ func TaskWorkflow(ctx workflow.Context, in TaskInput) (activities.Value, error) 
 		if err != nil {
 			return activities.Value{}, err
 		}
-		res, err := runAgent(ctx, agentCall{TaskID: in.TaskID, Key: "agent", Agent: &in.Agent, Model: in.Model, Messages: msgs, Toolset: in.Toolset})
+		res, err := runAgent(ctx, agentCall{TaskID: in.TaskID, RunID: recordingRun(ctx), Key: "agent", Agent: &in.Agent, Model: in.Model, Messages: msgs, Toolset: in.Toolset})
 		return res.Output, err
 	})
 }
@@ -74,6 +74,21 @@ func runTask(ctx workflow.Context, taskID uuid.UUID, taskType string, timeout ti
 		return out, errors.Join(err, ferr)
 	}
 	return out, err
+}
+
+// runsChange is the workflow.GetVersion change id of recording a task's
+// steps, tool calls and approvals under the workflow run that makes them,
+// so that a run started by a reset records its own: runs started before it
+// record them under no run.
+const runsChange = "runs"
+
+// recordingRun returns the id of the workflow's run, to record its steps
+// under, or "" when replaying a run started before runsChange.
+func recordingRun(ctx workflow.Context) string {
+	if workflow.GetVersion(ctx, runsChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return ""
+	}
+	return workflow.GetInfo(ctx).WorkflowExecution.RunID
 }
 
 // within runs body, canceling it once timeout (when positive) has passed

@@ -188,7 +188,7 @@ func (b *toolbelt) call(ctx workflow.Context, c *agentCall, ap *approvals, scope
 		return toolOutcome{content: fmt.Sprintf("error: there is no tool named %q; the tools are: %s", tc.Name, strings.Join(names, ", ")), isError: true}, nil
 	}
 	r := toolRun{
-		taskID: c.TaskID, subtaskID: c.SubtaskID, callID: toolCallID(c.TaskID, scope, tc), tool: t,
+		taskID: c.TaskID, runID: c.RunID, subtaskID: c.SubtaskID, callID: toolCallID(c.TaskID, scope, tc), tool: t,
 		args: json.RawMessage(cmp.Or(strings.TrimSpace(tc.Arguments), "{}")), model: c.Model, budget: c.Budget,
 		set: c.Toolset, approvals: ap,
 	}
@@ -208,6 +208,7 @@ func toolCallID(taskID uuid.UUID, scope string, tc llm.ToolCall) string {
 // toolRun is one tool call to make.
 type toolRun struct {
 	taskID    uuid.UUID
+	runID     string // the run of the task's workflow that records the call
 	subtaskID *uuid.UUID
 	callID    string
 	tool      *boundTool
@@ -232,7 +233,7 @@ type toolOutcome struct {
 // with isError; the error is for cancellation and failed records.
 func (r *toolRun) run(ctx workflow.Context) (toolOutcome, error) {
 	row := store.ToolCall{
-		TaskID: r.taskID, SubtaskID: r.subtaskID, CallID: r.callID, Tool: r.tool.name,
+		TaskID: r.taskID, RunID: r.runID, SubtaskID: r.subtaskID, CallID: r.callID, Tool: r.tool.name,
 		Arguments: r.args, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
 	}
 	if problem := r.tool.argsProblem(r.args); problem != "" {
@@ -330,7 +331,7 @@ func (r *toolRun) runAgent(ctx workflow.Context) (toolOutcome, error) {
 	})
 	var res StepResult
 	err = workflow.ExecuteChildWorkflow(cctx, AgentStepWorkflow, StepInput{
-		TaskID: r.taskID, Key: key, StepID: r.tool.name, Iteration: 1, Agent: *ag,
+		TaskID: r.taskID, RunID: r.runID, Key: key, StepID: r.tool.name, Iteration: 1, Agent: *ag,
 		Model: cmp.Or(ag.Model, r.model), Messages: msgs, Budget: r.budget, Toolset: r.set,
 	}).Get(ctx, &res)
 	out := toolOutcome{costUSD: res.CostUSD}

@@ -37,7 +37,7 @@ func (r *run) runToolStep(ctx workflow.Context, step *definitions.Step, s scope)
 	}
 	key := s.key(step.ID)
 	call := toolRun{
-		taskID: r.in.TaskID, callID: toolCallID(r.in.TaskID, "step "+key, llm.ToolCall{Name: ts.Tool}), tool: t, args: raw,
+		taskID: r.in.TaskID, runID: r.runID, callID: toolCallID(r.in.TaskID, "step "+key, llm.ToolCall{Name: ts.Tool}), tool: t, args: raw,
 		model: r.in.Model, set: Toolset{Tools: r.wf.Tools, Agents: r.wf.Agents}, approvals: r.approvals,
 	}
 	out, err := call.run(ctx)
