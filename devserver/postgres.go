@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -155,8 +156,8 @@ func (p *Postgres) URL() string { return p.databaseURL(postgresDatabase) }
 func (p *Postgres) Stop() error {
 	p.stopOnce.Do(func() {
 		// Stop must work even when the caller's context is already canceled.
-		if out, err := p.run(context.Background(), "pg_ctl", "stop", "-D", p.dataDir, "-m", "fast", "-w", "-t", pgCtlWaitSeconds); err != nil {
-			p.stopErr = fmt.Errorf("stop postgres: %w: %s", err, out)
+		if err := p.pgCtlStop(context.Background()); err != nil {
+			p.stopErr = fmt.Errorf("stop postgres: %w", err)
 		}
 	})
 	return p.stopErr
@@ -257,10 +258,55 @@ func (p *Postgres) stopLeftover(ctx context.Context) error {
 		return nil
 	}
 	p.logger.Warn("stopping postgres left running from an earlier start", slog.String("dir", p.dataDir))
-	if out, err := p.run(ctx, "pg_ctl", "stop", "-D", p.dataDir, "-m", "fast", "-w", "-t", pgCtlWaitSeconds); err != nil {
-		return fmt.Errorf("stop leftover postgres: %w: %s", err, out)
+	if err := p.pgCtlStop(ctx); err != nil {
+		return fmt.Errorf("stop leftover postgres: %w", err)
 	}
 	return nil
+}
+
+// pgCtlStop stops the server with pg_ctl stop -m fast, then waits for its
+// postmaster to exit: pg_ctl returns once the pid file is gone, a moment
+// before the process itself.
+func (p *Postgres) pgCtlStop(ctx context.Context) error {
+	pid := p.postmasterPID()
+	if out, err := p.run(ctx, "pg_ctl", "stop", "-D", p.dataDir, "-m", "fast", "-w", "-t", pgCtlWaitSeconds); err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); pid > 0 && processRunning(pid); {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postmaster %d still running 10s after pg_ctl stop", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// postmasterPID reads the server's pid from postmaster.pid; 0 when none.
+func (p *Postgres) postmasterPID() int {
+	data, err := os.ReadFile(filepath.Join(p.dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(first))
+	return pid
+}
+
+// processRunning reports whether process pid exists and has not exited. An
+// exited server waits as a zombie until init reaps it, which may take a while.
+func processRunning(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	stat := string(data)
+	end := strings.LastIndex(stat, ") ")
+	if end < 0 || end+2 >= len(stat) {
+		return false
+	}
+	state := stat[end+2]
+	return state != 'Z' && state != 'X'
 }
 
 // writeConf writes the settings of this start to troupe.conf and makes sure

@@ -1,13 +1,10 @@
 package devserver
 
 import (
-	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -31,9 +28,10 @@ func TestPostgresStartStopRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, conn.Close(ctx))
 
-	pid := postmasterPID(t, pg)
+	pid := pg.postmasterPID()
+	require.Positive(t, pid)
 	require.NoError(t, pg.Stop())
-	require.False(t, processRunning(t, pid), "postmaster %d still running after Stop", pid)
+	require.False(t, processRunning(pid), "postmaster %d still running after Stop", pid)
 	require.NoFileExists(t, filepath.Join(pg.dataDir, "postmaster.pid"))
 	require.NoError(t, pg.Stop(), "second Stop")
 
@@ -52,10 +50,11 @@ func TestPostgresStopsLeftoverServer(t *testing.T) {
 
 	// The first server is never stopped through its handle, as after a crash.
 	leftover := startTestPostgres(t, dir)
-	leftoverPID := postmasterPID(t, leftover)
+	leftoverPID := leftover.postmasterPID()
+	require.Positive(t, leftoverPID)
 
 	pg := startTestPostgres(t, dir)
-	require.False(t, processRunning(t, leftoverPID), "leftover postmaster still running")
+	require.False(t, processRunning(leftoverPID), "leftover postmaster still running")
 	conn, err := pgx.Connect(t.Context(), pg.URL())
 	require.NoError(t, err)
 	require.NoError(t, conn.Close(t.Context()))
@@ -131,32 +130,4 @@ func startTestPostgres(t *testing.T, dir string) *Postgres {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pg.Stop() })
 	return pg
-}
-
-// postmasterPID reads the server's pid from postmaster.pid.
-func postmasterPID(t *testing.T, pg *Postgres) int {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(pg.dataDir, "postmaster.pid"))
-	require.NoError(t, err)
-	first, _, _ := strings.Cut(string(data), "\n")
-	pid, err := strconv.Atoi(first)
-	require.NoError(t, err)
-	return pid
-}
-
-// processRunning reports whether process pid exists and has not exited. An
-// exited server waits as a zombie until init reaps it, which may take a while.
-func processRunning(t *testing.T, pid int) bool {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if errors.Is(err, os.ErrNotExist) {
-		return false
-	}
-	require.NoError(t, err)
-	// The state follows the command name, which is in parentheses.
-	stat := string(data)
-	end := strings.LastIndex(stat, ") ")
-	require.Positive(t, end, "parse /proc/%d/stat", pid)
-	state := stat[end+2]
-	return state != 'Z' && state != 'X'
 }
