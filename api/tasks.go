@@ -366,17 +366,21 @@ func (s *Server) actOnTask(ctx context.Context, id, eventType string, meta any, 
 
 // audit appends the audit row eventType about task t, by the caller, with meta.
 func (s *Server) audit(ctx context.Context, t store.Task, eventType string, meta any) error {
-	var metadata json.RawMessage
+	return s.appendAudit(ctx, store.Audit{
+		EventType: eventType, ResourceType: "task", ResourceID: t.ID.String(),
+		TenantID: t.TenantID, UserIDHash: t.UserIDHash, Actor: who(ctx).Actor,
+	}, meta)
+}
+
+// appendAudit appends the audit row a with meta, if any, as its metadata.
+func (s *Server) appendAudit(ctx context.Context, a store.Audit, meta any) error {
 	if meta != nil {
 		var err error
-		if metadata, err = json.Marshal(meta); err != nil {
+		if a.Metadata, err = json.Marshal(meta); err != nil {
 			return fmt.Errorf("marshal audit metadata: %w", err)
 		}
 	}
-	return s.Store.AppendAudit(ctx, store.Audit{
-		EventType: eventType, ResourceType: "task", ResourceID: t.ID.String(),
-		TenantID: t.TenantID, UserIDHash: t.UserIDHash, Actor: who(ctx).Actor, Metadata: metadata,
-	})
+	return s.Store.AppendAudit(ctx, a)
 }
 
 // knownTypes lists the task types a client may submit.
