@@ -30,6 +30,10 @@ Usage:
   troupe follow ID                    print a running task's events until it ends
   troupe cancel ID                    cancel a task
   troupe signal ID NAME [--data JSON] send a signal, e.g. an approval
+  troupe schedules list|show ID|pause ID|resume ID|trigger ID|delete ID [--json]
+  troupe schedules create --id ID --type T [--input JSON] (--cron EXPR | --every DUR)
+                          [--time-zone TZ] [--overlap POLICY] [--jitter DUR]
+                                      tasks started on a timetable (Temporal Schedules)
 
 Configuration comes from environment variables; see the README.
 `
@@ -77,6 +81,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runCancel(ctx, cfg, rest, stdout)
 	case "signal":
 		return runSignal(ctx, cfg, rest, stdout)
+	case "schedules":
+		return runSchedules(ctx, cfg, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
