@@ -33,7 +33,7 @@ func TestScheduledTaskWorkflowCreatesATaskAndRunsItsWorkflow(t *testing.T) {
 			return activities.Value{}, nil
 		})
 	in := ScheduledTaskInput{
-		Task: activities.ScheduledTask{TenantID: "acme", ScheduleID: "nightly", Type: "summarize", Model: "gpt-test", Input: json.RawMessage(`{"text":"x"}`), Queue: "q1"},
+		Task:  activities.ScheduledTask{TenantID: "acme", ScheduleID: "nightly", Type: "summarize", Model: "gpt-test", Input: json.RawMessage(`{"text":"x"}`), Queue: "q1"},
 		Agent: &TaskInput{Type: "summarize", Model: "gpt-test", Agent: definitions.Agent{Name: "summarize"}, Input: json.RawMessage(`{"text":"x"}`)},
 	}
 
