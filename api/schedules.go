@@ -67,6 +67,7 @@ type ScheduleRun struct {
 	ScheduledAt time.Time `json:"scheduled_at"`
 	StartedAt   time.Time `json:"started_at"`
 	TaskID      string    `json:"task_id" format:"uuid"`
+	WorkflowID  string    `json:"workflow_id" doc:"The run's ScheduledTaskWorkflow in Temporal, parent of the task's workflow."`
 }
 
 // ScheduleOutput is a response holding one schedule.
@@ -292,16 +293,23 @@ func (s *Server) describeSchedule(ctx context.Context, id string) (*ScheduleOutp
 	if !d.Info.CreatedAt.IsZero() {
 		out.Body.CreatedAt = &d.Info.CreatedAt
 	}
-	for _, a := range d.Info.RecentActions {
+	out.Body.RecentRuns = scheduleRuns(d.Info.RecentActions)
+	return out, nil
+}
+
+// scheduleRuns are a schedule's recent actions, with the tasks they started.
+func scheduleRuns(actions []client.ScheduleActionResult) []ScheduleRun {
+	var runs []ScheduleRun
+	for _, a := range actions {
 		if a.StartWorkflowResult == nil {
 			continue
 		}
-		out.Body.RecentRuns = append(out.Body.RecentRuns, ScheduleRun{
-			ScheduledAt: a.ScheduleTime, StartedAt: a.ActualTime,
+		runs = append(runs, ScheduleRun{
+			ScheduledAt: a.ScheduleTime, StartedAt: a.ActualTime, WorkflowID: a.StartWorkflowResult.WorkflowID,
 			TaskID: workflows.ScheduledTaskID(a.StartWorkflowResult.FirstExecutionRunID).String(),
 		})
 	}
-	return out, nil
+	return runs
 }
 
 // settings decodes a schedule's settings from its memo.
@@ -342,14 +350,9 @@ func (s *Server) listSchedules(ctx context.Context, _ *struct{}) (*ScheduleList,
 			s.Logger.WarnContext(ctx, "schedule without troupe settings", "schedule_id", e.ID, "error", err)
 			continue
 		}
-		item := Schedule{ScheduleSettings: set, Paused: e.Paused, Note: e.Note, NextRuns: e.NextActionTimes}
-		for _, a := range e.RecentActions {
-			if a.StartWorkflowResult != nil {
-				item.RecentRuns = append(item.RecentRuns, ScheduleRun{ScheduledAt: a.ScheduleTime, StartedAt: a.ActualTime,
-					TaskID: workflows.ScheduledTaskID(a.StartWorkflowResult.FirstExecutionRunID).String()})
-			}
-		}
-		out.Body.Items = append(out.Body.Items, item)
+		out.Body.Items = append(out.Body.Items, Schedule{
+			ScheduleSettings: set, Paused: e.Paused, Note: e.Note, NextRuns: e.NextActionTimes, RecentRuns: scheduleRuns(e.RecentActions),
+		})
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"github.com/troupe-dev/troupe/llm"
 	"github.com/troupe-dev/troupe/llm/llmtest"
@@ -20,7 +21,8 @@ type scheduleJSON struct {
 	Paused     bool   `json:"paused"`
 	Actions    int    `json:"actions"`
 	RecentRuns []struct {
-		TaskID string `json:"task_id"`
+		TaskID     string `json:"task_id"`
+		WorkflowID string `json:"workflow_id"`
 	} `json:"recent_runs"`
 }
 
@@ -64,6 +66,12 @@ func TestSchedules(t *testing.T) {
 	require.Equal(t, map[string]string{"schedule_id": "tick"}, task.Metadata)
 	require.JSONEq(t, `{"text": "A short summary."}`, string(task.Output))
 	require.Contains(t, troupe("schedules", "show", "tick"), "task "+taskID, "show names the run's task")
+	tc, err := client.Dial(client.Options{HostPort: s.temporal})
+	require.NoError(t, err)
+	defer tc.Close()
+	require.NoError(t, tc.GetWorkflow(context.Background(), sched.RecentRuns[0].WorkflowID, "").Get(context.Background(), nil),
+		"the run ends with its task")
+	recordHistory(t, s.temporal, sched.RecentRuns[0].WorkflowID, "scheduled_task")
 
 	// Resumed, it runs every second; paused, it stops.
 	troupe("schedules", "resume", "tick")
