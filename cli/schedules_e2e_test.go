@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +28,10 @@ type scheduleJSON struct {
 }
 
 func TestSchedules(t *testing.T) {
-	fake := llmtest.NewServer(t, func(int, llm.Request) llmtest.Reply {
+	fake := llmtest.NewServer(t, func(_ int, req llm.Request) llmtest.Reply {
+		if strings.Contains(req.Messages[len(req.Messages)-1].Content, "SLOW") {
+			return llmtest.Reply{Content: "too late", Delay: time.Minute}
+		}
 		return llmtest.Reply{Content: "A short summary.", InputTokens: 10, OutputTokens: 4}
 	})
 	s := startDev(t, fake, nil)
@@ -37,6 +41,14 @@ func TestSchedules(t *testing.T) {
 		var out bytes.Buffer
 		require.NoError(t, Run(context.Background(), args, func(k string) string { return env[k] }, &out, &out), out.String())
 		return out.String()
+	}
+	// createdTask waits until the task of a run exists: the run creates it
+	// once started.
+	createdTask := func(id string) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			return s.call(t, http.MethodGet, "/v1/tasks/"+id, nil, nil, nil) == http.StatusOK
+		}, 10*time.Second, 100*time.Millisecond, "a run creates its task")
 	}
 	get := func() scheduleJSON {
 		t.Helper()
@@ -55,6 +67,7 @@ func TestSchedules(t *testing.T) {
 	var sched scheduleJSON
 	require.Eventually(t, func() bool { sched = get(); return len(sched.RecentRuns) == 1 }, 10*time.Second, 100*time.Millisecond)
 	taskID := sched.RecentRuns[0].TaskID
+	createdTask(taskID)
 	s.waitFor(t, taskID, "completed")
 	var task struct {
 		Type     string            `json:"type"`
@@ -83,6 +96,7 @@ func TestSchedules(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	require.Equal(t, paused.Actions, get().Actions, "a paused schedule starts nothing")
 	for _, r := range get().RecentRuns {
+		createdTask(r.TaskID)
 		s.waitFor(t, r.TaskID, "completed")
 	}
 
@@ -105,4 +119,33 @@ func TestSchedules(t *testing.T) {
 
 	troupe("schedules", "delete", "tick")
 	require.Equal(t, http.StatusNotFound, s.call(t, http.MethodGet, "/v1/schedules/tick", nil, nil, nil))
+
+	// With overlap cancel_other, a run due while the last task runs cancels it.
+	troupe("schedules", "create", "--id", "slow", "--type", "summarize", "--input", `{"text": "SLOW"}`, "--every", "1h", "--overlap", "cancel_other", "--paused")
+	runs := func(n int) []string {
+		t.Helper()
+		var ids []string
+		require.Eventually(t, func() bool {
+			var sched scheduleJSON
+			require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/schedules/slow", nil, nil, &sched))
+			ids = nil
+			for _, r := range sched.RecentRuns {
+				ids = append(ids, r.TaskID)
+			}
+			return len(ids) == n
+		}, 10*time.Second, 100*time.Millisecond)
+		return ids
+	}
+	troupe("schedules", "trigger", "slow")
+	first := runs(1)[0]
+	createdTask(first)
+	s.waitFor(t, first, "running")
+	troupe("schedules", "trigger", "slow")
+	second := runs(2)[1]
+	require.Equal(t, "canceled", s.waitFor(t, first, "canceled", "completed", "failed").Status)
+	createdTask(second)
+	s.waitFor(t, second, "running")
+	require.Equal(t, http.StatusAccepted, s.call(t, http.MethodPost, "/v1/tasks/"+second+"/cancel", nil, nil, nil))
+	s.waitFor(t, second, "canceled")
+	troupe("schedules", "delete", "slow")
 }
