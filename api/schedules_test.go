@@ -122,3 +122,15 @@ func TestScheduledTaskIDIsStablePerRun(t *testing.T) {
 	require.Equal(t, workflows.ScheduledTaskID("run-1"), workflows.ScheduledTaskID("run-1"))
 	require.NotEqual(t, workflows.ScheduledTaskID("run-1"), workflows.ScheduledTaskID("run-2"))
 }
+
+func TestListTasksOfASchedule(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, meta := range []map[string]string{{"schedule_id": "nightly"}, {"schedule_id": "hourly"}, nil} {
+		resp := b.api.Post("/v1/tasks", map[string]any{"type": "summarize", "input": map[string]any{"text": "x"}, "metadata": meta})
+		require.Equal(t, http.StatusCreated, resp.Code, resp.Body.String())
+	}
+	list := decode[struct{ Items []Task }](t, b.api.Get("/v1/tasks?schedule_id=nightly").Body.String()).Items
+	require.Len(t, list, 1)
+	require.JSONEq(t, `{"schedule_id": "nightly"}`, string(list[0].Metadata))
+}

@@ -114,6 +114,7 @@ type TaskIDInput struct {
 type ListTasksInput struct {
 	Status        string    `query:"status" enum:"pending,running,completed,failed,canceled,timed_out"`
 	Type          string    `query:"type"`
+	ScheduleID    string    `query:"schedule_id" doc:"Only the tasks this schedule started."`
 	UserEmail     string    `query:"user_email" format:"email"`
 	CreatedAfter  time.Time `query:"created_after"`
 	CreatedBefore time.Time `query:"created_before"`
@@ -290,7 +291,7 @@ func (s *Server) getTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, err
 
 func (s *Server) listTasks(ctx context.Context, in *ListTasksInput) (*TaskList, error) {
 	tasks, next, err := s.Store.ListTasks(ctx, store.TaskFilter{
-		TenantID: who(ctx).Tenant, Status: store.Status(in.Status), Type: in.Type,
+		TenantID: who(ctx).Tenant, Status: store.Status(in.Status), Type: in.Type, ScheduleID: in.ScheduleID,
 		UserIDHash: s.userHash(who(ctx).Tenant, in.UserEmail), CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore,
 		Limit: in.Limit, Cursor: in.Cursor,
 	})

@@ -24,7 +24,7 @@ Usage:
   troupe export [--type T] [--status S] [--model M] [--since 24h] [--cursor C] [--output FILE]
                                       conversations as JSONL (OpenAI fine-tuning format)
   troupe workers [--json]             the workers polling each task queue, and its backlog
-  troupe tasks [--status S] [--type T] [--since 24h] [--limit N] [--json]
+  troupe tasks [--status S] [--type T] [--schedule ID] [--since 24h] [--limit N] [--json]
                                       the latest tasks, a table
   troupe show ID [--json]             a task as a tree: steps, LLM and tool calls, output
   troupe follow ID                    print a running task's events until it ends

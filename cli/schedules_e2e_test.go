@@ -99,6 +99,12 @@ func TestSchedules(t *testing.T) {
 		createdTask(r.TaskID)
 		s.waitFor(t, r.TaskID, "completed")
 	}
+	var tasks struct {
+		Items []taskJSON `json:"items"`
+	}
+	require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/tasks?schedule_id=tick&limit=200", nil, nil, &tasks))
+	require.Len(t, tasks.Items, paused.Actions, "one task per run, found by its schedule")
+	require.Contains(t, troupe("tasks", "--schedule", "tick"), taskID)
 
 	// Another tenant does not see it.
 	other, _, err := s.store.CreateAPIKey(context.Background(), "other", "member", "test")
