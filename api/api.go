@@ -106,6 +106,7 @@ func (s *Server) Register(api huma.API) {
 	s.registerExport(api)
 	s.registerWorkers(api)
 	s.registerStats(api)
+	s.registerSchedules(api)
 }
 
 // eventStreams serves GET /v1/tasks/{id}/events as server-sent events when

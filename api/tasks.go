@@ -115,6 +115,7 @@ type TaskIDInput struct {
 type ListTasksInput struct {
 	Status        string    `query:"status" enum:"pending,running,completed,failed,canceled,timed_out"`
 	Type          string    `query:"type"`
+	ScheduleID    string    `query:"schedule_id" doc:"Only the tasks this schedule started."`
 	UserEmail     string    `query:"user_email" format:"email"`
 	CreatedAfter  time.Time `query:"created_after"`
 	CreatedBefore time.Time `query:"created_before"`
@@ -294,7 +295,7 @@ func (s *Server) getTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, err
 
 func (s *Server) listTasks(ctx context.Context, in *ListTasksInput) (*TaskList, error) {
 	tasks, next, err := s.Store.ListTasks(ctx, store.TaskFilter{
-		TenantID: who(ctx).Tenant, Status: store.Status(in.Status), Type: in.Type,
+		TenantID: who(ctx).Tenant, Status: store.Status(in.Status), Type: in.Type, ScheduleID: in.ScheduleID,
 		UserIDHash: s.userHash(who(ctx).Tenant, in.UserEmail), CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore,
 		Limit: in.Limit, Cursor: in.Cursor,
 	})
@@ -377,17 +378,21 @@ func (s *Server) deliver(ctx context.Context, t store.Task, eventType string, me
 
 // audit appends the audit row eventType about task t, by the caller, with meta.
 func (s *Server) audit(ctx context.Context, t store.Task, eventType string, meta any) error {
-	var metadata json.RawMessage
+	return s.appendAudit(ctx, store.Audit{
+		EventType: eventType, ResourceType: "task", ResourceID: t.ID.String(),
+		TenantID: t.TenantID, UserIDHash: t.UserIDHash, Actor: who(ctx).Actor,
+	}, meta)
+}
+
+// appendAudit appends the audit row a with meta, if any, as its metadata.
+func (s *Server) appendAudit(ctx context.Context, a store.Audit, meta any) error {
 	if meta != nil {
 		var err error
-		if metadata, err = json.Marshal(meta); err != nil {
+		if a.Metadata, err = json.Marshal(meta); err != nil {
 			return fmt.Errorf("marshal audit metadata: %w", err)
 		}
 	}
-	return s.Store.AppendAudit(ctx, store.Audit{
-		EventType: eventType, ResourceType: "task", ResourceID: t.ID.String(),
-		TenantID: t.TenantID, UserIDHash: t.UserIDHash, Actor: who(ctx).Actor, Metadata: metadata,
-	})
+	return s.Store.AppendAudit(ctx, a)
 }
 
 // knownTypes lists the task types a client may submit.

@@ -26,7 +26,7 @@ Usage:
   troupe export [--type T] [--status S] [--model M] [--since 24h] [--cursor C] [--output FILE]
                                       conversations as JSONL (OpenAI fine-tuning format)
   troupe workers [--json]             the workers polling each task queue, and its backlog
-  troupe tasks [--status S] [--type T] [--since 24h] [--limit N] [--json]
+  troupe tasks [--status S] [--type T] [--schedule ID] [--since 24h] [--limit N] [--json]
                                       the latest tasks, a table
   troupe show ID [--json]             a task as a tree: steps, LLM and tool calls, output
   troupe follow ID                    print a running task's events until it ends
@@ -34,6 +34,10 @@ Usage:
   troupe retry ID                     run a failed, canceled or timed-out task again
                                       from the step that failed
   troupe signal ID NAME [--data JSON] send a signal, e.g. an approval
+  troupe schedules list|show ID|pause ID|resume ID|trigger ID|delete ID [--json]
+  troupe schedules create --id ID --type T [--input JSON] (--cron EXPR | --every DUR)
+                          [--time-zone TZ] [--overlap POLICY] [--jitter DUR]
+                                      tasks started on a timetable (Temporal Schedules)
 
 Configuration comes from environment variables; see the README.
 `
@@ -85,6 +89,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runRetry(ctx, cfg, rest, stdout)
 	case "signal":
 		return runSignal(ctx, cfg, rest, stdout)
+	case "schedules":
+		return runSchedules(ctx, cfg, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

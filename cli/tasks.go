@@ -19,18 +19,19 @@ import (
 // The commands that look around a running API: tasks, show, cancel, retry,
 // signal and follow. They print tables and trees for people, and JSON with --json.
 
-// runTasks lists tasks: `troupe tasks [--status S] [--type T] [--since 24h]
+// runTasks lists tasks: `troupe tasks [--status S] [--type T] [--schedule ID] [--since 24h]
 // [--limit N] [--json]`.
 func runTasks(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("tasks", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	status := fs.String("status", "", "only tasks with this status")
 	taskType := fs.String("type", "", "only tasks of this type")
+	schedule := fs.String("schedule", "", "only tasks this schedule started")
 	since := fs.Duration("since", 0, "only tasks created this long ago or less (e.g. 24h)")
 	limit := fs.Int("limit", 50, "at most this many tasks (up to 200)")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w\nusage: troupe tasks [--status S] [--type T] [--since 24h] [--limit N] [--json]", err)
+		return fmt.Errorf("%w\nusage: troupe tasks [--status S] [--type T] [--schedule ID] [--since 24h] [--limit N] [--json]", err)
 	}
 	q := url.Values{"limit": {strconv.Itoa(*limit)}}
 	if *status != "" {
@@ -38,6 +39,9 @@ func runTasks(ctx context.Context, cfg config, args []string, stdout io.Writer) 
 	}
 	if *taskType != "" {
 		q.Set("type", *taskType)
+	}
+	if *schedule != "" {
+		q.Set("schedule_id", *schedule)
 	}
 	if *since > 0 {
 		q.Set("created_after", time.Now().Add(-*since).UTC().Format(time.RFC3339))

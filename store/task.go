@@ -76,7 +76,9 @@ type TaskFilter struct {
 	Type       string
 	UserIDHash string
 	// Model is the model of the task (its default model).
-	Model         string
+	Model string
+	// ScheduleID is the schedule that started the task (its metadata's schedule_id).
+	ScheduleID    string
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
 	// Limit is the page size: default 50, at most 200.
@@ -283,6 +285,9 @@ func taskConditions(f TaskFilter) (conditions, error) {
 	}
 	if f.Model != "" {
 		c.add("model = $%d", f.Model)
+	}
+	if f.ScheduleID != "" {
+		c.add("metadata->>'schedule_id' = $%d", f.ScheduleID)
 	}
 	if !f.CreatedAfter.IsZero() {
 		c.add("created_at > $%d", f.CreatedAfter)

@@ -63,6 +63,7 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.TaskWorkflow)
 	r.RegisterWorkflow(workflows.DSLWorkflow)
 	r.RegisterWorkflow(workflows.AgentStepWorkflow)
+	r.RegisterWorkflow(workflows.ScheduledTaskWorkflow)
 }
 
 // EnsureSearchAttributes registers troupe's custom search attributes in the
