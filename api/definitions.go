@@ -85,6 +85,7 @@ func (s *Server) registerDefinitions(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "listWorkflows", Method: http.MethodGet, Path: "/v1/workflows",
 		Summary: "List workflow definitions", Description: "The YAML workflows this server loaded, runnable as tasks of type workflow:<name>.", Tags: []string{"workflows"},
+		Errors: problems(),
 	}, func(ctx context.Context, _ *struct{}) (*listOutput[WorkflowSummary], error) {
 		var items []*definitions.Workflow
 		for _, w := range s.Catalog.Workflows {
@@ -105,6 +106,7 @@ func (s *Server) registerDefinitions(api huma.API) {
 		Summary: "Validate a workflow or agent YAML", Description: "Runs the checks of `troupe validate` on the posted YAML (the loaded agents may be referenced): the YAML itself (any Content-Type but JSON's), or `{\"yaml\": \"...\"}` as application/json. Answers 200 with valid and the problems, each at a line and column; 413 for a YAML over 1 MiB.", Tags: []string{"workflows"},
 		// A raw body gets no limit from Huma: one byte over a definition's.
 		MaxBodyBytes: maxDefinitionBytes + 1, BodyReadTimeout: definitionReadTimeout,
+		Errors: problems(http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
 	}, func(ctx context.Context, in *ValidateInput) (*ValidateOutput, error) {
 		yaml, err := in.yaml()
 		if err != nil {
@@ -132,4 +134,7 @@ func (s *Server) registerDefinitions(api huma.API) {
 		}
 		return out, nil
 	})
+	// The body is YAML text, not the binary Huma assumes of a raw body.
+	api.OpenAPI().Paths["/v1/workflows/validate"].Post.RequestBody.Content["application/yaml"].Schema =
+		&huma.Schema{Type: huma.TypeString, Description: "A workflow, agent or tool YAML file."}
 }
