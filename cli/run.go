@@ -34,6 +34,7 @@ Usage:
   troupe retry ID                     run a failed, canceled or timed-out task again
                                       from the step that failed
   troupe signal ID NAME [--data JSON] send a signal, e.g. an approval
+  troupe openapi [--3.0]              print the API's OpenAPI document (3.1, or 3.0.3)
 
 Configuration comes from environment variables; see the README.
 `
@@ -85,6 +86,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runRetry(ctx, cfg, rest, stdout)
 	case "signal":
 		return runSignal(ctx, cfg, rest, stdout)
+	case "openapi":
+		return runOpenAPI(cfg, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
