@@ -134,7 +134,11 @@ func (s *Server) registerDefinitions(api huma.API) {
 		}
 		return out, nil
 	})
-	// The body is YAML text, not the binary Huma assumes of a raw body.
-	api.OpenAPI().Paths["/v1/workflows/validate"].Post.RequestBody.Content["application/yaml"].Schema =
-		&huma.Schema{Type: huma.TypeString, Description: "A workflow, agent or tool YAML file."}
+	// The body is YAML text (not the binary Huma assumes of a raw body), or
+	// JSON that wraps it.
+	api.OpenAPI().Paths["/v1/workflows/validate"].Post.RequestBody.Content = map[string]*huma.MediaType{
+		"application/yaml": {Schema: &huma.Schema{Type: huma.TypeString, Description: "A workflow, agent or tool YAML file."}},
+		"application/json": {Schema: &huma.Schema{Type: huma.TypeObject, Required: []string{"yaml"}, AdditionalProperties: false,
+			Properties: map[string]*huma.Schema{"yaml": {Type: huma.TypeString, Description: "The YAML, as a string."}}}},
+	}
 }
