@@ -4,7 +4,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -117,11 +120,27 @@ func probe(id, path, summary, description string, errs map[string]*huma.Response
 }
 
 // Document returns the OpenAPI document of the API served at publicURL, as
-// Handler serves it at /openapi.json.
-func Document(publicURL string) *huma.OpenAPI {
+// Handler serves it at /openapi.json, in indented JSON: OpenAPI 3.1, or with
+// v30 Huma's downgrade to 3.0.3 for tools that read no 3.1.
+func Document(publicURL string, v30 bool) ([]byte, error) {
 	api := humachi.New(chi.NewRouter(), Config(publicURL))
 	(&Server{}).Register(api)
-	return api.OpenAPI()
+	var raw []byte
+	var err error
+	if v30 {
+		raw, err = api.OpenAPI().Downgrade()
+	} else {
+		raw, err = json.Marshal(api.OpenAPI())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("marshal the OpenAPI document: %w", err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return nil, fmt.Errorf("indent the OpenAPI document: %w", err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
 }
 
 // Register adds every /v1 operation to api.

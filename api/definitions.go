@@ -30,7 +30,9 @@ type WorkflowSummary struct {
 // ValidateInput is the request of validateWorkflow: the YAML itself, or,
 // with Content-Type application/json, {"yaml": "..."}.
 type ValidateInput struct {
-	ContentType string `header:"Content-Type"`
+	// ContentType picks the form of the body. The document leaves it out:
+	// the request body's media types describe it.
+	ContentType string `header:"Content-Type" hidden:"true"`
 	RawBody     []byte `contentType:"application/yaml" maxLength:"1048576"`
 }
 

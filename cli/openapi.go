@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -20,22 +18,10 @@ func runOpenAPI(cfg config, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return fmt.Errorf("usage: troupe openapi [--3.0]")
 	}
-	doc := api.Document(cfg.PublicURL)
-	var raw []byte
-	var err error
-	if *v30 {
-		raw, err = doc.Downgrade()
-	} else {
-		raw, err = json.Marshal(doc)
-	}
+	doc, err := api.Document(cfg.PublicURL, *v30)
 	if err != nil {
-		return fmt.Errorf("marshal the OpenAPI document: %w", err)
+		return err
 	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, raw, "", "  "); err != nil {
-		return fmt.Errorf("indent the OpenAPI document: %w", err)
-	}
-	out.WriteByte('\n')
-	_, err = out.WriteTo(stdout)
+	_, err = stdout.Write(doc)
 	return err
 }
