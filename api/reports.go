@@ -92,6 +92,7 @@ func (s *Server) registerReports(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "verifyAudit", Method: http.MethodGet, Path: "/v1/audit/verify",
 		Summary: "Verify the audit log", Description: "Recomputes the hash chain of the tenant's audit log and names the first row that does not follow from its content and the row before it (edited, or a row before it removed). Admin keys only.", Tags: []string{"reports"},
+		Errors: problems(http.StatusForbidden),
 	}, func(ctx context.Context, _ *struct{}) (*AuditCheck, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
