@@ -157,18 +157,25 @@ func (s *Server) Register(api huma.API) {
 	s.registerExport(api)
 	s.registerWorkers(api)
 	s.registerStats(api)
-	describeRetryAfter(api.OpenAPI())
+	describeCommonProblems(api.OpenAPI())
 }
 
-// describeRetryAfter adds to every 503 of the document its Retry-After
-// header, which Huma does not know of.
-func describeRetryAfter(doc *huma.OpenAPI) {
+// describeCommonProblems adds to the document what the middlewares answer
+// and Huma does not know of: the Retry-After header of every 503, and the
+// 403 of every operation that a reader key may not call (with the schema of
+// the 401 every /v1 operation declares).
+func describeCommonProblems(doc *huma.OpenAPI) {
 	for _, item := range doc.Paths {
 		for _, op := range []*huma.Operation{item.Get, item.Put, item.Post, item.Delete, item.Patch} {
-			if op == nil || op.Responses["503"] == nil {
-				continue
+			if op == nil || op.Responses["401"] == nil {
+				continue // a probe
 			}
 			op.Responses["503"].Headers = map[string]*huma.Param{"Retry-After": {Description: "Seconds to wait before trying again.", Schema: &huma.Schema{Type: "integer"}}}
+			if !readOnly(op) && op.Responses["403"] == nil {
+				forbidden := *op.Responses["401"]
+				forbidden.Description = http.StatusText(http.StatusForbidden)
+				op.Responses["403"] = &forbidden
+			}
 		}
 	}
 }

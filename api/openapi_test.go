@@ -20,17 +20,19 @@ import (
 
 // Every answer of every operation is one its OpenAPI description declares:
 // a task is submitted and its submission replayed (201, then 200), and each
-// operation is called anonymously, with a member key, on an unknown task,
-// with a malformed and with too large a body, without a key where keys are
-// required and with Postgres unreachable; the status it answers must be
-// among its responses. Only the probes need no key, and the served document
+// operation is called anonymously, with a member and a reader key, on an
+// unknown task, with a malformed and with too large a body, without a key
+// where keys are required and with Postgres unreachable; the status it
+// answers must be among its responses. Only the probes need no key, and the served document
 // names the server it was configured with.
 func TestOperationsAnswerAsDeclared(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.server.PublicURL = "https://troupe.example.com"
 	srv := serveReal(t, b)
-	member, _, err := b.store.CreateAPIKey(t.Context(), DefaultTenant, store.RoleMember, "member")
+	member, _, err := b.store.CreateAPIKey(t.Context(), store.NewAPIKey{TenantID: DefaultTenant, Role: store.RoleMember, Name: "member"})
+	require.NoError(t, err)
+	reader, _, err := b.store.CreateAPIKey(t.Context(), store.NewAPIKey{TenantID: DefaultTenant, Role: store.RoleReader, Name: "reader"})
 	require.NoError(t, err)
 
 	resp, err := srv.Client().Get(srv.URL + "/openapi.json")
@@ -49,7 +51,8 @@ func TestOperationsAnswerAsDeclared(t *testing.T) {
 	require.Equal(t, huma.SecurityScheme{Type: "http", Scheme: "bearer", Description: served.Components.SecuritySchemes["bearer"].Description},
 		served.Components.SecuritySchemes["bearer"])
 
-	ops := operations(t, b)
+	doc := b.api.OpenAPI()
+	ops := append(operations(t, b), doc.Paths["/healthz"].Get, doc.Paths["/readyz"].Get)
 	for _, op := range ops {
 		if strings.HasPrefix(op.Path, "/v1/") {
 			require.Nil(t, op.Security, "%s needs the key of the document's security", op.OperationID)
@@ -85,7 +88,7 @@ func TestOperationsAnswerAsDeclared(t *testing.T) {
 	}
 
 	withKey := http.Header{"Authorization": {"Bearer " + member}}
-	create := b.api.OpenAPI().Paths["/v1/tasks"].Post
+	create := doc.Paths["/v1/tasks"].Post
 	submit := `{"type": "summarize", "input": {"text": "Durable execution."}}`
 	once := http.Header{"Idempotency-Key": {"declared-" + unknown}}
 	require.Equal(t, http.StatusCreated, call(create, "with a new Idempotency-Key", once, submit))
@@ -97,6 +100,10 @@ func TestOperationsAnswerAsDeclared(t *testing.T) {
 		seen[call(op, "anonymously, on an unknown task", nil, "{}")] = true
 		status := call(op, "with a member key, on an unknown task", withKey, "{}")
 		if adminOnly[op.OperationID] {
+			require.Equal(t, http.StatusForbidden, status, op.OperationID)
+		}
+		status = call(op, "with a reader key, on an unknown task", http.Header{"Authorization": {"Bearer " + reader}}, "{}")
+		if !readOnly(op) {
 			require.Equal(t, http.StatusForbidden, status, op.OperationID)
 		}
 		if op.RequestBody != nil {

@@ -29,7 +29,7 @@ func TestGeneratedClientDrivesATask(t *testing.T) {
 	})
 	s := startDev(t, fake, map[string]string{"OPENAI_API_KEY": "", "TROUPE_DEFAULT_MODEL": "mock", "TROUPE_AUTH": "apikey"})
 	ctx := t.Context()
-	key, _, err := s.store.CreateAPIKey(ctx, "acme", store.RoleMember, "apiclient")
+	key, _, err := s.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "acme", Role: store.RoleMember, Name: "apiclient"})
 	require.NoError(t, err)
 	c, err := apiclient.NewClientWithResponses(s.api, apiclient.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
 		req.Header.Set("Authorization", "Bearer "+key)

@@ -18,6 +18,36 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for RunStatus.
+const (
+	RunStatusCanceled  RunStatus = "canceled"
+	RunStatusCompleted RunStatus = "completed"
+	RunStatusFailed    RunStatus = "failed"
+	RunStatusReset     RunStatus = "reset"
+	RunStatusRunning   RunStatus = "running"
+	RunStatusTimedOut  RunStatus = "timed_out"
+)
+
+// Valid indicates whether the value is a known member of the RunStatus enum.
+func (e RunStatus) Valid() bool {
+	switch e {
+	case RunStatusCanceled:
+		return true
+	case RunStatusCompleted:
+		return true
+	case RunStatusFailed:
+		return true
+	case RunStatusReset:
+		return true
+	case RunStatusRunning:
+		return true
+	case RunStatusTimedOut:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TaskStatus.
 const (
 	TaskStatusCanceled  TaskStatus = "canceled"
@@ -458,6 +488,20 @@ type QueueSide struct {
 	Workers           *[]Poller `json:"workers"`
 }
 
+// Run defines model for Run.
+type Run struct {
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	Error     *string    `json:"error,omitempty"`
+	RunId     string     `json:"run_id"`
+	StartedAt time.Time  `json:"started_at"`
+
+	// Status How the run ended the task; running for the current run while it runs; reset for a run a reset replaced while it ran.
+	Status RunStatus `json:"status"`
+}
+
+// RunStatus How the run ended the task; running for the current run while it runs; reset for a run a reset replaced while it ran.
+type RunStatus string
+
 // ServerTool defines model for ServerTool.
 type ServerTool struct {
 	Description *string     `json:"description,omitempty"`
@@ -497,10 +541,13 @@ type Subtask struct {
 	Model        string             `json:"model"`
 	Output       interface{}        `json:"output,omitempty"`
 	OutputTokens int64              `json:"output_tokens"`
-	StartedAt    *time.Time         `json:"started_at,omitempty"`
-	Status       string             `json:"status"`
-	StepId       string             `json:"step_id"`
-	WorkflowId   *string            `json:"workflow_id,omitempty"`
+
+	// RunId The run of the task's workflow that ran the step: a reset (or a retry) starts a new run, which records its own steps.
+	RunId      *string    `json:"run_id,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	Status     string     `json:"status"`
+	StepId     string     `json:"step_id"`
+	WorkflowId *string    `json:"workflow_id,omitempty"`
 }
 
 // Task defines model for Task.
@@ -526,8 +573,11 @@ type Task struct {
 	Priority     int64       `json:"priority"`
 
 	// Queue The Temporal task queue its workflow runs on.
-	Queue     string     `json:"queue"`
-	RunId     *string    `json:"run_id,omitempty"`
+	Queue string  `json:"queue"`
+	RunId *string `json:"run_id,omitempty"`
+
+	// Runs The runs of the task's workflow, oldest first, and how each ended: a retry or an operator's reset starts a new one (read of one task only).
+	Runs      *[]Run     `json:"runs,omitempty"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	Status    TaskStatus `json:"status"`
 
@@ -583,7 +633,7 @@ type ToolCall struct {
 	Arguments interface{} `json:"arguments,omitempty"`
 	Attempts  int64       `json:"attempts"`
 
-	// CallId The call's id, unique within the task; also its idempotency key.
+	// CallId The call's id, unique within the task's run; also its idempotency key.
 	CallId string `json:"call_id"`
 
 	// Comment The comment of the decision.
@@ -591,15 +641,18 @@ type ToolCall struct {
 	CreatedAt time.Time `json:"created_at"`
 
 	// DecidedBy Who approved or rejected the call.
-	DecidedBy  *string        `json:"decided_by,omitempty"`
-	Error      *string        `json:"error,omitempty"`
-	FinishedAt *time.Time     `json:"finished_at,omitempty"`
-	LatencyMs  int64          `json:"latency_ms"`
-	Result     interface{}    `json:"result,omitempty"`
-	Status     ToolCallStatus `json:"status"`
-	SubtaskId  *string        `json:"subtask_id,omitempty"`
-	Tool       string         `json:"tool"`
-	UpdatedAt  time.Time      `json:"updated_at"`
+	DecidedBy  *string     `json:"decided_by,omitempty"`
+	Error      *string     `json:"error,omitempty"`
+	FinishedAt *time.Time  `json:"finished_at,omitempty"`
+	LatencyMs  int64       `json:"latency_ms"`
+	Result     interface{} `json:"result,omitempty"`
+
+	// RunId The run of the task's workflow that made the call: a reset (or a retry) starts a new run, which records its own calls.
+	RunId     *string        `json:"run_id,omitempty"`
+	Status    ToolCallStatus `json:"status"`
+	SubtaskId *string        `json:"subtask_id,omitempty"`
+	Tool      string         `json:"tool"`
+	UpdatedAt time.Time      `json:"updated_at"`
 }
 
 // ToolCallStatus defines model for ToolCall.Status.
@@ -991,6 +1044,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/tasks/{id}/llm-calls (the `ListLLMCalls` operationId).
 	ListLLMCalls(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RetryTask Retry a task from the step that failed
+	//
+	// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). The retry is audited (task_retried) with who asked. Answers 202; 409 for a task that has not ended or that completed.
+	//
+	// Corresponds with POST /v1/tasks/{id}/retry (the `RetryTask` operationId).
+	RetryTask(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SignalTaskWithBody Send a signal to a task
 	//
 	// Delivers a signal to the task's workflow, e.g. the answer to an approval step. Answers 202; 422 naming the signals the task waits for when it does not wait for this one.
@@ -1348,6 +1408,23 @@ func (c *Client) StreamTaskEvents(ctx context.Context, id openapi_types.UUID, pa
 // Corresponds with GET /v1/tasks/{id}/llm-calls (the `ListLLMCalls` operationId).
 func (c *Client) ListLLMCalls(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListLLMCallsRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RetryTask Retry a task from the step that failed
+//
+// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). The retry is audited (task_retried) with who asked. Answers 202; 409 for a task that has not ended or that completed.
+//
+// Corresponds with POST /v1/tasks/{id}/retry (the `RetryTask` operationId).
+func (c *Client) RetryTask(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRetryTaskRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -2453,6 +2530,40 @@ func NewListLLMCallsRequest(server string, id openapi_types.UUID) (*http.Request
 	return req, nil
 }
 
+// NewRetryTaskRequest constructs an http.Request for the RetryTask method
+func NewRetryTaskRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tasks/%s/retry", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSignalTaskRequest calls the generic SignalTask builder with application/json body
 func NewSignalTaskRequest(server string, id openapi_types.UUID, name string, body SignalTaskJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -2982,6 +3093,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/tasks/{id}/llm-calls (the `ListLLMCalls` operationId).
 	ListLLMCallsWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ListLLMCallsResponse, error)
+
+	// RetryTaskWithResponse Retry a task from the step that failed
+	//
+	// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). The retry is audited (task_retried) with who asked. Answers 202; 409 for a task that has not ended or that completed.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tasks/{id}/retry (the `RetryTask` operationId).
+	RetryTaskWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*RetryTaskResponse, error)
 
 	// SignalTaskWithBodyWithResponse Send a signal to a task
 	//
@@ -3679,6 +3799,8 @@ type CreateTaskResponse struct {
 	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
@@ -3713,6 +3835,11 @@ func (r CreateTaskResponse) GetApplicationproblemJSON400() *ErrorModel {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r CreateTaskResponse) GetApplicationproblemJSON401() *ErrorModel {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateTaskResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -3871,6 +3998,8 @@ type CancelTaskResponse struct {
 	JSON202 *Task
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *ErrorModel
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -3895,6 +4024,11 @@ func (r CancelTaskResponse) GetJSON202() *Task {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r CancelTaskResponse) GetApplicationproblemJSON401() *ErrorModel {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CancelTaskResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -4193,6 +4327,110 @@ func (r ListLLMCallsResponse) ContentType() string {
 	return ""
 }
 
+// RetryTaskResponse202Headers the declared response headers of an HTTP 202 response for RetryTask
+type RetryTaskResponse202Headers struct {
+	Location *string
+}
+
+// RetryTaskResponse503Headers the declared response headers of an HTTP 503 response for RetryTask
+type RetryTaskResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RetryTaskResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Task
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ErrorModel
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RetryTaskResponse202Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RetryTaskResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RetryTaskResponse) GetJSON202() *Task {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RetryTaskResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RetryTaskResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RetryTaskResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RetryTaskResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RetryTaskResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RetryTaskResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RetryTaskResponse) GetApplicationproblemJSON503() *ErrorModel {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RetryTaskResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RetryTaskResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RetryTaskResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RetryTaskResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SignalTaskResponse202Headers the declared response headers of an HTTP 202 response for SignalTask
 type SignalTaskResponse202Headers struct {
 	Location *string
@@ -4212,6 +4450,8 @@ type SignalTaskResponse struct {
 	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *ErrorModel
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -4243,6 +4483,11 @@ func (r SignalTaskResponse) GetApplicationproblemJSON400() *ErrorModel {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r SignalTaskResponse) GetApplicationproblemJSON401() *ErrorModel {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SignalTaskResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -4484,6 +4729,8 @@ type ApproveToolCallResponse struct {
 	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *ErrorModel
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -4513,6 +4760,11 @@ func (r ApproveToolCallResponse) GetApplicationproblemJSON400() *ErrorModel {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ApproveToolCallResponse) GetApplicationproblemJSON401() *ErrorModel {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ApproveToolCallResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -4588,6 +4840,8 @@ type RejectToolCallResponse struct {
 	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *ErrorModel
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -4617,6 +4871,11 @@ func (r RejectToolCallResponse) GetApplicationproblemJSON400() *ErrorModel {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r RejectToolCallResponse) GetApplicationproblemJSON401() *ErrorModel {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RejectToolCallResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -5198,6 +5457,21 @@ func (c *ClientWithResponses) ListLLMCallsWithResponse(ctx context.Context, id o
 		return nil, err
 	}
 	return ParseListLLMCallsResponse(rsp)
+}
+
+// RetryTaskWithResponse Retry a task from the step that failed
+//
+// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). The retry is audited (task_retried) with who asked. Answers 202; 409 for a task that has not ended or that completed.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tasks/{id}/retry (the `RetryTask` operationId).
+func (c *ClientWithResponses) RetryTaskWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*RetryTaskResponse, error) {
+	rsp, err := c.RetryTask(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRetryTaskResponse(rsp)
 }
 
 // SignalTaskWithBodyWithResponse Send a signal to a task
@@ -5905,6 +6179,13 @@ func ParseCreateTaskResponse(rsp *http.Response) (*CreateTaskResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6082,6 +6363,13 @@ func ParseCancelTaskResponse(rsp *http.Response) (*CancelTaskResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest ErrorModel
@@ -6361,6 +6649,104 @@ func ParseListLLMCallsResponse(rsp *http.Response) (*ListLLMCallsResponse, error
 	return response, nil
 }
 
+// ParseRetryTaskResponse parses an HTTP response from a RetryTaskWithResponse call
+func ParseRetryTaskResponse(rsp *http.Response) (*RetryTaskResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RetryTaskResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Task
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers RetryTaskResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 503:
+		var headers RetryTaskResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSignalTaskResponse parses an HTTP response from a SignalTaskWithResponse call
 func ParseSignalTaskResponse(rsp *http.Response) (*SignalTaskResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -6395,6 +6781,13 @@ func ParseSignalTaskResponse(rsp *http.Response) (*SignalTaskResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest ErrorModel
@@ -6649,6 +7042,13 @@ func ParseApproveToolCallResponse(rsp *http.Response) (*ApproveToolCallResponse,
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest ErrorModel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6743,6 +7143,13 @@ func ParseRejectToolCallResponse(rsp *http.Response) (*RejectToolCallResponse, e
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest ErrorModel
