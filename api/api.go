@@ -4,8 +4,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -52,6 +56,9 @@ type Server struct {
 	// through Temporal to the LLM call; nil means no spans.
 	Tracer trace.TracerProvider
 	Logger *slog.Logger
+	// PublicURL is where clients reach the API, the server of the OpenAPI
+	// document (e.g. https://troupe.example.com).
+	PublicURL string
 }
 
 // Handler returns the HTTP handler of the whole API: the /v1 operations,
@@ -64,7 +71,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Gatherer != nil {
 		r.Handle("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
 	}
-	cfg := Config()
+	cfg := Config(s.PublicURL)
 	docs := docsui.Handler("/docs", cfg.Info.Title, cfg.OpenAPIPath+".json")
 	r.Get("/docs", docs.ServeHTTP)
 	r.Get("/docs/assets/*", docs.ServeHTTP)
@@ -79,17 +86,61 @@ func (s *Server) Handler() http.Handler {
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))
 }
 
-// Config is the Huma configuration of the API (OpenAPI 3.1 at /openapi.json).
-// Huma's docs page is off: it loads its UI from a CDN, so Handler serves
-// /docs from the docsui package's embedded copy instead.
-func Config() huma.Config {
+// Config is the Huma configuration of the API (OpenAPI 3.1 at /openapi.json)
+// served at publicURL. Huma's docs page is off: it loads its UI from a CDN,
+// so Handler serves /docs from the docsui package's embedded copy instead.
+// Every operation needs the bearer scheme, except the probes /healthz and
+// /readyz, which Handler serves outside Huma and the document describes.
+func Config(publicURL string) huma.Config {
 	cfg := huma.DefaultConfig("troupe", "1.0.0")
 	cfg.DocsPath = ""
 	cfg.Info.Description = "Run LLM agent tasks and multi-agent YAML workflows durably on Temporal."
+	cfg.Servers = []*huma.Server{{URL: publicURL}}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key created with `troupe apikey create`."},
+		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key created with `troupe apikey create`. " +
+			"A server started with TROUPE_AUTH=none (the default of `troupe dev`) also takes requests without one, as the tenant \"default\"."},
 	}
+	cfg.Security = []map[string][]string{{"bearer": {}}}
+	cfg.AddOperation(probe("healthz", "/healthz", "Liveness", "Answers 200 while the process serves requests.", nil))
+	cfg.AddOperation(probe("readyz", "/readyz", "Readiness",
+		"Answers 200 when Postgres and Temporal both answer, else 503 with Retry-After, naming what is down (never why).",
+		map[string]*huma.Response{"503": {Description: "Postgres or Temporal is down, one line each, e.g. `postgres: unavailable`.",
+			Headers: map[string]*huma.Param{"Retry-After": {Schema: &huma.Schema{Type: "integer"}, Description: "Seconds to wait."}},
+			Content: map[string]*huma.MediaType{"text/plain": {Schema: &huma.Schema{Type: "string"}}}}}))
 	return cfg
+}
+
+// probe describes a plain-text probe that anyone may call (no security).
+func probe(id, path, summary, description string, errs map[string]*huma.Response) *huma.Operation {
+	responses := map[string]*huma.Response{"200": {Description: "OK",
+		Content: map[string]*huma.MediaType{"text/plain": {Schema: &huma.Schema{Type: "string"}}}}}
+	maps.Copy(responses, errs)
+	return &huma.Operation{OperationID: id, Method: http.MethodGet, Path: path, Summary: summary,
+		Description: description, Tags: []string{"operations"}, Security: []map[string][]string{}, Responses: responses}
+}
+
+// Document returns the OpenAPI document of the API served at publicURL, as
+// Handler serves it at /openapi.json, in indented JSON: OpenAPI 3.1, or with
+// v30 Huma's downgrade to 3.0.3 for tools that read no 3.1.
+func Document(publicURL string, v30 bool) ([]byte, error) {
+	api := humachi.New(chi.NewRouter(), Config(publicURL))
+	(&Server{}).Register(api)
+	var raw []byte
+	var err error
+	if v30 {
+		raw, err = api.OpenAPI().Downgrade()
+	} else {
+		raw, err = json.Marshal(api.OpenAPI())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("marshal the OpenAPI document: %w", err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return nil, fmt.Errorf("indent the OpenAPI document: %w", err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
 }
 
 // Register adds every /v1 operation to api.
@@ -107,6 +158,27 @@ func (s *Server) Register(api huma.API) {
 	s.registerWorkers(api)
 	s.registerStats(api)
 	s.registerSchedules(api)
+	describeCommonProblems(api.OpenAPI())
+}
+
+// describeCommonProblems adds to the document what the middlewares answer
+// and Huma does not know of: the Retry-After header of every 503, and the
+// 403 of every operation that a reader key may not call (with the schema of
+// the 401 every /v1 operation declares).
+func describeCommonProblems(doc *huma.OpenAPI) {
+	for _, item := range doc.Paths {
+		for _, op := range []*huma.Operation{item.Get, item.Put, item.Post, item.Delete, item.Patch} {
+			if op == nil || op.Responses["401"] == nil {
+				continue // a probe
+			}
+			op.Responses["503"].Headers = map[string]*huma.Param{"Retry-After": {Description: "Seconds to wait before trying again.", Schema: &huma.Schema{Type: "integer"}}}
+			if !readOnly(op) && op.Responses["403"] == nil {
+				forbidden := *op.Responses["401"]
+				forbidden.Description = http.StatusText(http.StatusForbidden)
+				op.Responses["403"] = &forbidden
+			}
+		}
+	}
 }
 
 // eventStreams serves GET /v1/tasks/{id}/events as server-sent events when

@@ -71,7 +71,7 @@ func setup(t *testing.T) *bundle {
 		TaskQueue: "troupe-api-test-" + uuid.NewString(), Namespace: "default", TemporalUI: "http://ui.test",
 		DefaultModel: "mock", HashKey: []byte("test-key"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	_, api := humatest.New(t, Config())
+	_, api := humatest.New(t, Config("http://api.test"))
 	s.Register(api)
 	return &bundle{api: api, server: s, store: st, temporal: tc, dbURL: dbURL}
 }

@@ -77,6 +77,7 @@ func (s *Server) registerChildren(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "listSubtasks", Method: http.MethodGet, Path: "/v1/tasks/{id}/subtasks",
 		Summary: "List a task's subtasks", Description: "The agent steps of a workflow task, in the order they started, with iteration numbers.", Tags: []string{"tasks"},
+		Errors: problems(http.StatusNotFound),
 	}, func(ctx context.Context, in *TaskIDInput) (*listOutput[Subtask], error) {
 		rows, err := s.Store.ListSubtasks(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
 		return listOf(rows, err, s.fail, ctx, "task "+in.ID, func(st store.Subtask) Subtask {
@@ -88,6 +89,7 @@ func (s *Server) registerChildren(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "listLLMCalls", Method: http.MethodGet, Path: "/v1/tasks/{id}/llm-calls",
 		Summary: "List a task's LLM calls", Description: "Every attempt, with messages, answer, tokens, cost and latency.", Tags: []string{"tasks"},
+		Errors: problems(http.StatusNotFound),
 	}, func(ctx context.Context, in *TaskIDInput) (*listOutput[LLMCall], error) {
 		rows, err := s.Store.ListLLMCalls(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
 		return listOf(rows, err, s.fail, ctx, "task "+in.ID, func(c store.LLMCall) LLMCall {
@@ -103,6 +105,7 @@ func (s *Server) registerChildren(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "listTaskEvents", Method: http.MethodGet, Path: "/v1/tasks/{id}/events",
 		Summary: "List a task's events", Description: "The task's event log, oldest first. For a live stream use /v1/tasks/{id}/events/stream.", Tags: []string{"tasks"},
+		Errors: problems(http.StatusNotFound),
 	}, func(ctx context.Context, in *ListEventsInput) (*listOutput[Event], error) {
 		rows, err := s.Store.ListEvents(ctx, who(ctx).Tenant, uuid.MustParse(in.ID), in.After, in.Limit)
 		return listOf(rows, err, s.fail, ctx, "task "+in.ID, event)
@@ -110,9 +113,16 @@ func (s *Server) registerChildren(api huma.API) {
 	sse.Register(api, huma.Operation{
 		OperationID: "streamTaskEvents", Method: http.MethodGet, Path: "/v1/tasks/{id}/events/stream",
 		Summary: "Stream a task's events", Description: "Server-sent events, one per event-log entry, until the task ends (or the server shuts down). Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.", Tags: []string{"tasks"},
-		Errors:      []int{http.StatusNotFound},
+		Errors:      problems(http.StatusNotFound),
 		Middlewares: huma.Middlewares{s.findStreamedTask(api)},
 	}, map[string]any{"message": Event{}}, s.streamEvents)
+	// The stream has one kind of event: Huma's oneOf of one becomes its
+	// schema, and the event name's const (which OpenAPI 3.0 lacks) an enum.
+	stream := api.OpenAPI().Paths["/v1/tasks/{id}/events/stream"].Get.Responses["200"].Content["text/event-stream"].Schema
+	message := stream.Items.Extensions["oneOf"].([]*huma.Schema)[0]
+	message.Properties["event"].Enum = []any{"message"}
+	delete(message.Properties["event"].Extensions, "const")
+	stream.Items = message
 }
 
 // listOutput is a response holding a list.

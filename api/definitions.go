@@ -30,7 +30,9 @@ type WorkflowSummary struct {
 // ValidateInput is the request of validateWorkflow: the YAML itself, or,
 // with Content-Type application/json, {"yaml": "..."}.
 type ValidateInput struct {
-	ContentType string `header:"Content-Type"`
+	// ContentType picks the form of the body. The document leaves it out:
+	// the request body's media types describe it.
+	ContentType string `header:"Content-Type" hidden:"true"`
 	RawBody     []byte `contentType:"application/yaml" maxLength:"1048576"`
 }
 
@@ -85,6 +87,7 @@ func (s *Server) registerDefinitions(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "listWorkflows", Method: http.MethodGet, Path: "/v1/workflows",
 		Summary: "List workflow definitions", Description: "The YAML workflows this server loaded, runnable as tasks of type workflow:<name>.", Tags: []string{"workflows"},
+		Errors: problems(),
 	}, func(ctx context.Context, _ *struct{}) (*listOutput[WorkflowSummary], error) {
 		var items []*definitions.Workflow
 		for _, w := range s.Catalog.Workflows {
@@ -105,6 +108,7 @@ func (s *Server) registerDefinitions(api huma.API) {
 		Summary: "Validate a workflow or agent YAML", Description: "Runs the checks of `troupe validate` on the posted YAML (the loaded agents may be referenced): the YAML itself (any Content-Type but JSON's), or `{\"yaml\": \"...\"}` as application/json. Answers 200 with valid and the problems, each at a line and column; 413 for a YAML over 1 MiB.", Tags: []string{"workflows"},
 		// A raw body gets no limit from Huma: one byte over a definition's.
 		MaxBodyBytes: maxDefinitionBytes + 1, BodyReadTimeout: definitionReadTimeout,
+		Errors: problems(http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
 	}, func(ctx context.Context, in *ValidateInput) (*ValidateOutput, error) {
 		yaml, err := in.yaml()
 		if err != nil {
@@ -132,4 +136,11 @@ func (s *Server) registerDefinitions(api huma.API) {
 		}
 		return out, nil
 	})
+	// The body is YAML text (not the binary Huma assumes of a raw body), or
+	// JSON that wraps it.
+	api.OpenAPI().Paths["/v1/workflows/validate"].Post.RequestBody.Content = map[string]*huma.MediaType{
+		"application/yaml": {Schema: &huma.Schema{Type: huma.TypeString, Description: "A workflow, agent or tool YAML file."}},
+		"application/json": {Schema: &huma.Schema{Type: huma.TypeObject, Required: []string{"yaml"}, AdditionalProperties: false,
+			Properties: map[string]*huma.Schema{"yaml": {Type: huma.TypeString, Description: "The YAML, as a string."}}}},
+	}
 }

@@ -71,3 +71,12 @@ func writeProblem(api huma.API, ctx huma.Context, err error) {
 	}
 	_ = huma.WriteErr(api, ctx, status, msg)
 }
+
+// problems lists the problem statuses of an operation for its OpenAPI
+// description: those given, and those of every /v1 operation, 401 (an API
+// key unknown or revoked, or none where keys are required) and 503 (Postgres
+// or Temporal unreachable, or the key could not be checked; with
+// Retry-After). Huma adds 422 (invalid parameters or body) and 500.
+func problems(statuses ...int) []int {
+	return append([]int{http.StatusUnauthorized, http.StatusServiceUnavailable}, statuses...)
+}

@@ -97,7 +97,8 @@ func (s *Server) registerExport(api huma.API) {
 			"The export streams: every matching conversation comes in one response, read from the database a page at a time. " +
 			"An interrupted download resumes with `cursor` set to the last line's `metadata.cursor`. " +
 			"The trailer `Troupe-Export` is `complete` when the export ended normally. Admin keys only.",
-		Tags: []string{"reports"},
+		Tags:   []string{"reports"},
+		Errors: problems(http.StatusForbidden),
 		Responses: map[string]*huma.Response{"200": {
 			Description: "One JSON object a line.",
 			Content:     map[string]*huma.MediaType{"application/jsonl": {Schema: &huma.Schema{Type: "string"}}},

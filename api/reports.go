@@ -55,6 +55,7 @@ func (s *Server) registerReports(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "getCosts", Method: http.MethodGet, Path: "/v1/costs",
 		Summary: "Cost report", Description: "Tokens and cost of the tenant's tasks, grouped. Admin keys only.", Tags: []string{"reports"},
+		Errors: problems(http.StatusForbidden),
 	}, func(ctx context.Context, in *CostsInput) (*listOutput[CostRow], error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
@@ -67,6 +68,7 @@ func (s *Server) registerReports(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "listAudit", Method: http.MethodGet, Path: "/v1/audit",
 		Summary: "Audit log", Description: "The tenant's append-only audit log, newest first. Admin keys only.", Tags: []string{"reports"},
+		Errors: problems(http.StatusForbidden),
 	}, func(ctx context.Context, in *AuditInput) (*auditPage, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
@@ -90,6 +92,7 @@ func (s *Server) registerReports(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "verifyAudit", Method: http.MethodGet, Path: "/v1/audit/verify",
 		Summary: "Verify the audit log", Description: "Recomputes the hash chain of the tenant's audit log and names the first row that does not follow from its content and the row before it (edited, or a row before it removed). Admin keys only.", Tags: []string{"reports"},
+		Errors: problems(http.StatusForbidden),
 	}, func(ctx context.Context, _ *struct{}) (*AuditCheck, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err

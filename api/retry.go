@@ -51,7 +51,7 @@ func (s *Server) registerRetry(api huma.API) {
 		Summary: "Retry a task from the step that failed",
 		Description: "Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. " +
 			"The task goes back to running in a new run (see runs). The retry is audited (task_retried) with who asked. Answers 202; 409 for a task that has not ended or that completed.",
-		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"},
+		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"}, Errors: problems(http.StatusNotFound, http.StatusConflict),
 	}, s.retryTask)
 }
 

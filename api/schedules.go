@@ -94,14 +94,17 @@ func (s *Server) registerSchedules(api huma.API) {
 		Summary:       "Create a schedule",
 		Description:   "Creates a Temporal Schedule that starts a task of the given type and input on a timetable (cron expressions or an interval). Every run is an ordinary task whose metadata holds {\"schedule_id\": ...}. 409 when the id is taken.",
 		DefaultStatus: http.StatusCreated, Tags: []string{"schedules"},
+		Errors: problems(http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge),
 	}, s.createSchedule)
 	huma.Register(api, huma.Operation{
 		OperationID: "listSchedules", Method: http.MethodGet, Path: "/v1/schedules",
 		Summary: "List schedules", Description: "The tenant's schedules, by id. The list is eventually consistent: a schedule just created may take a moment to show.", Tags: []string{"schedules"},
+		Errors: problems(),
 	}, s.listSchedules)
 	huma.Register(api, huma.Operation{
 		OperationID: "getSchedule", Method: http.MethodGet, Path: "/v1/schedules/{id}",
 		Summary: "Get a schedule", Description: "Its settings, state, next run times and recent runs with their task ids.", Tags: []string{"schedules"},
+		Errors: problems(http.StatusNotFound),
 	}, s.getSchedule)
 	for _, op := range []struct{ verb, summary string }{
 		{"pause", "Pause a schedule: it starts no task until resumed"},
@@ -110,7 +113,7 @@ func (s *Server) registerSchedules(api huma.API) {
 	} {
 		huma.Register(api, huma.Operation{
 			OperationID: op.verb + "Schedule", Method: http.MethodPost, Path: "/v1/schedules/{id}/" + op.verb,
-			Summary: op.summary, Tags: []string{"schedules"},
+			Summary: op.summary, Tags: []string{"schedules"}, Errors: problems(http.StatusNotFound),
 		}, func(ctx context.Context, in *ScheduleIDInput) (*ScheduleOutput, error) {
 			return s.actOnSchedule(ctx, in.ID, op.verb)
 		})
@@ -118,7 +121,7 @@ func (s *Server) registerSchedules(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "deleteSchedule", Method: http.MethodDelete, Path: "/v1/schedules/{id}",
 		Summary: "Delete a schedule", Description: "It starts no more tasks; tasks it started go on.",
-		DefaultStatus: http.StatusNoContent, Tags: []string{"schedules"},
+		DefaultStatus: http.StatusNoContent, Tags: []string{"schedules"}, Errors: problems(http.StatusNotFound),
 	}, func(ctx context.Context, in *ScheduleIDInput) (*struct{}, error) {
 		_, err := s.actOnSchedule(ctx, in.ID, "delete")
 		return nil, err

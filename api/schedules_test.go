@@ -53,9 +53,9 @@ func TestScheduleLifecycleIsTenantScoped(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	tenant := "acme-" + uuid.NewString()
-	acme, _, err := b.store.CreateAPIKey(ctx, tenant, "member", "ci")
+	acme, _, err := b.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: tenant, Role: "member", Name: "ci"})
 	require.NoError(t, err)
-	globex, _, err := b.store.CreateAPIKey(ctx, "globex-"+uuid.NewString(), "member", "ci")
+	globex, _, err := b.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "globex-"+uuid.NewString(), Role: "member", Name: "ci"})
 	require.NoError(t, err)
 	asAcme, asGlobex := "Authorization: Bearer "+acme, "Authorization: Bearer "+globex
 

@@ -21,6 +21,7 @@ func (s *Server) registerSignals(api huma.API) {
 		OperationID: "signalTask", Method: http.MethodPost, Path: "/v1/tasks/{id}/signals/{name}",
 		Summary: "Send a signal to a task", Description: "Delivers a signal to the task's workflow, e.g. the answer to an approval step. Answers 202; 422 naming the signals the task waits for when it does not wait for this one.",
 		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"},
+		Errors: problems(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge),
 	}, s.signalTask)
 }
 

@@ -78,6 +78,7 @@ func (s *Server) registerStats(api huma.API) {
 		Summary:     "How the tenant's work went lately",
 		Description: "Counts by status and type, task durations (p50/p95/p99), tasks per minute, LLM calls and errors by model, and cost, over the last `window`. Admin keys only.",
 		Tags:        []string{"reports"},
+		Errors:      problems(http.StatusForbidden),
 	}, func(ctx context.Context, in *StatsInput) (*struct{ Body StatsBody }, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err

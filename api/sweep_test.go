@@ -170,7 +170,7 @@ func TestAmbiguousStartKeepsTask(t *testing.T) {
 	t.Cleanup(down.Close)
 	s := *b.server
 	s.Temporal = down
-	_, api := humatest.New(t, Config())
+	_, api := humatest.New(t, Config("http://api.test"))
 	s.Register(api)
 	resp := api.Post("/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "hi"}})
 	require.Equal(t, http.StatusCreated, resp.Code, resp.Body.String())

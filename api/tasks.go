@@ -140,19 +140,28 @@ func (s *Server) registerTasks(api huma.API) {
 		Description:   "Validates the task and starts its Temporal workflow `task-<id>`. Answers 201 with the new task, or 200 with the existing one when the Idempotency-Key was seen before. When Temporal does not confirm the start, the task is kept `pending` and its workflow is started within a minute or two.",
 		DefaultStatus: http.StatusCreated,
 		Tags:          []string{"tasks"},
+		Errors:        problems(http.StatusBadRequest, http.StatusRequestEntityTooLarge),
 	}, s.createTask)
+	// A replay answers as the first request did, with 200: the same task and headers.
+	create := api.OpenAPI().Paths["/v1/tasks"].Post
+	replay := *create.Responses["201"]
+	replay.Description = "A replay: the task this Idempotency-Key was first used for, with the same request; nothing new is started."
+	create.Responses["200"] = &replay
+	create.Responses["201"].Description = "The new task; its workflow is started (or, unconfirmed by Temporal, left pending and started shortly)."
 	huma.Register(api, huma.Operation{
 		OperationID: "getTask", Method: http.MethodGet, Path: "/v1/tasks/{id}",
 		Summary: "Get a task", Description: "A task that has not ended is checked against its workflow, so one terminated in Temporal shows as failed.", Tags: []string{"tasks"},
+		Errors: problems(http.StatusNotFound),
 	}, s.getTask)
 	huma.Register(api, huma.Operation{
 		OperationID: "listTasks", Method: http.MethodGet, Path: "/v1/tasks",
 		Summary: "List tasks", Description: "Newest first, with filters and cursor pagination.", Tags: []string{"tasks"},
+		Errors: problems(),
 	}, s.listTasks)
 	huma.Register(api, huma.Operation{
 		OperationID: "cancelTask", Method: http.MethodPost, Path: "/v1/tasks/{id}/cancel",
 		Summary: "Cancel a task", Description: "Requests cancellation of the task's workflow; the LLM call in flight is aborted. Answers 202: the task shows `canceled` once the workflow has stopped, or at once for a task whose workflow never started.",
-		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"},
+		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"}, Errors: problems(http.StatusNotFound, http.StatusConflict),
 	}, s.cancelTask)
 }
 

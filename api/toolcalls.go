@@ -66,6 +66,7 @@ func (s *Server) registerToolCalls(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "listToolCalls", Method: http.MethodGet, Path: "/v1/tasks/{id}/tool-calls",
 		Summary: "List a task's tool calls", Description: "Every call of a tool by the task, in the order made, with its arguments, result or error, and status (pending_approval, running, succeeded, failed, rejected).", Tags: []string{"tasks"},
+		Errors: problems(http.StatusNotFound),
 	}, func(ctx context.Context, in *TaskIDInput) (*listOutput[ToolCall], error) {
 		rows, err := s.Store.ListToolCalls(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
 		return listOf(rows, err, s.fail, ctx, "task "+in.ID, toolCall)
@@ -74,11 +75,13 @@ func (s *Server) registerToolCalls(api huma.API) {
 		OperationID: "approveToolCall", Method: http.MethodPost, Path: "/v1/tasks/{id}/tool-calls/{call_id}/approve",
 		Summary: "Approve a tool call", Description: "Lets a call waiting for approval run. The decision is audited (tool_call_approved), then sent to the task's workflow. Answers 202 with the call; it shows running once the workflow has it.",
 		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"},
+		Errors: problems(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge),
 	}, s.decideToolCall(true))
 	huma.Register(api, huma.Operation{
 		OperationID: "rejectToolCall", Method: http.MethodPost, Path: "/v1/tasks/{id}/tool-calls/{call_id}/reject",
 		Summary: "Reject a tool call", Description: "Refuses a call waiting for approval: it does not run, and the model is told it was rejected, with the comment. The decision is audited (tool_call_rejected), then sent to the task's workflow. Answers 202 with the call.",
 		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"},
+		Errors: problems(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge),
 	}, s.decideToolCall(false))
 }
 

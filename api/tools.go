@@ -48,6 +48,7 @@ func (s *Server) registerTools(api huma.API) {
 		Summary:     "List tool definitions",
 		Description: "The tools this server loaded, which agents may be granted and tool steps may call; for an MCP server, also the tools it offers (a server that cannot be reached shows an error).",
 		Tags:        []string{"workflows"},
+		Errors:      problems(),
 	}, func(ctx context.Context, _ *struct{}) (*listOutput[ToolSummary], error) {
 		items := make([]ToolSummary, 0, len(s.Catalog.Tools))
 		for _, t := range s.Catalog.Tools {

@@ -49,7 +49,8 @@ func (s *Server) registerWorkers(api huma.API) {
 		Description: "For each task queue troupe uses (the default queue, and the queues that tools, agents and steps name), " +
 			"the workers polling it and its backlog, from Temporal's description of the queue: a queue with a backlog and no worker " +
 			"is work nobody will run. Admin keys only.",
-		Tags: []string{"operations"},
+		Tags:   []string{"operations"},
+		Errors: problems(http.StatusForbidden),
 	}, func(ctx context.Context, _ *struct{}) (*workersOutput, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err

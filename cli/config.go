@@ -31,6 +31,7 @@ type config struct {
 	LogLevel          string // TROUPE_LOG_LEVEL: debug, info, warn, error
 	DataDir           string // TROUPE_DATA_DIR: where `troupe dev` keeps its state (default .troupe)
 	APIURL            string // TROUPE_API_URL: the API `troupe run` talks to
+	PublicURL         string // TROUPE_PUBLIC_URL: where clients reach the API, the server of its OpenAPI document
 	APIKey            string // TROUPE_API_KEY: the key `troupe run` sends
 	MetricsAddr       string // TROUPE_METRICS_ADDR: where a worker, and an API with keys, serve /metrics
 	UIAddr            string // TROUPE_UI_ADDR: where `troupe dev` serves the Temporal Web UI ("off" = none)
@@ -75,6 +76,7 @@ func loadConfig(getenv func(string) string) config {
 	}
 	c.APIKey = getenv("TROUPE_API_KEY")
 	c.APIURL = cmp.Or(getenv("TROUPE_API_URL"), "http://"+c.Addr)
+	c.PublicURL = cmp.Or(getenv("TROUPE_PUBLIC_URL"), "http://"+c.Addr)
 	if c.DefaultModel == "" && c.OpenAIKey == "" {
 		c.DefaultModel = "mock"
 	}

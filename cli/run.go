@@ -38,6 +38,7 @@ Usage:
   troupe schedules create --id ID --type T [--input JSON] (--cron EXPR | --every DUR)
                           [--time-zone TZ] [--overlap POLICY] [--jitter DUR]
                                       tasks started on a timetable (Temporal Schedules)
+  troupe openapi [--3.0]              print the API's OpenAPI document (3.1, or 3.0.3)
 
 Configuration comes from environment variables; see the README.
 `
@@ -91,6 +92,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSignal(ctx, cfg, rest, stdout)
 	case "schedules":
 		return runSchedules(ctx, cfg, rest, stdout)
+	case "openapi":
+		return runOpenAPI(cfg, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-dev/troupe/llm"
 	"github.com/troupe-dev/troupe/llm/llmtest"
+	"github.com/troupe-dev/troupe/store"
 )
 
 // scheduleJSON is the API's schedule as the tests read it.
@@ -107,7 +108,7 @@ func TestSchedules(t *testing.T) {
 	require.Contains(t, troupe("tasks", "--schedule", "tick"), taskID)
 
 	// Another tenant does not see it.
-	other, _, err := s.store.CreateAPIKey(context.Background(), "other", "member", "test")
+	other, _, err := s.store.CreateAPIKey(context.Background(), store.NewAPIKey{TenantID: "other", Role: "member", Name: "test"})
 	require.NoError(t, err)
 	asOther := map[string]string{"Authorization": "Bearer " + other}
 	require.Equal(t, http.StatusNotFound, s.call(t, http.MethodGet, "/v1/schedules/tick", nil, asOther, nil))

@@ -125,7 +125,7 @@ func newAPI(cfg config, st *store.Store, tc client.Client, catalog *definitions.
 		Store: st, Temporal: tc, Catalog: catalog,
 		TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace, TemporalUI: cfg.TemporalUI,
 		DefaultModel: cfg.DefaultModel, HashKey: []byte(cfg.HashKey), RequireAuth: cfg.Auth != "none",
-		Metrics: metrics, Tracer: tp, Logger: logger,
+		Metrics: metrics, Tracer: tp, Logger: logger, PublicURL: cfg.PublicURL,
 	}
 	if metricsOnAPI(cfg) {
 		srv.Gatherer = reg
