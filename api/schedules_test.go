@@ -55,7 +55,7 @@ func TestScheduleLifecycleIsTenantScoped(t *testing.T) {
 	tenant := "acme-" + uuid.NewString()
 	acme, _, err := b.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: tenant, Role: "member", Name: "ci"})
 	require.NoError(t, err)
-	globex, _, err := b.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "globex-"+uuid.NewString(), Role: "member", Name: "ci"})
+	globex, _, err := b.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "globex-" + uuid.NewString(), Role: "member", Name: "ci"})
 	require.NoError(t, err)
 	asAcme, asGlobex := "Authorization: Bearer "+acme, "Authorization: Bearer "+globex
 
