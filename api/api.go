@@ -59,6 +59,8 @@ type Server struct {
 	// PublicURL is where clients reach the API, the server of the OpenAPI
 	// document (e.g. https://troupe.example.com).
 	PublicURL string
+	// RateLimits are the request and task-start limits (see rateLimit).
+	RateLimits RateLimits
 }
 
 // Handler returns the HTTP handler of the whole API: the /v1 operations,
@@ -145,7 +147,7 @@ func Document(publicURL string, v30 bool) ([]byte, error) {
 
 // Register adds every /v1 operation to api.
 func (s *Server) Register(api huma.API) {
-	api.UseMiddleware(limitBody(api), s.authenticate(api), refuseUnstorableText(api))
+	api.UseMiddleware(limitBody(api), s.authenticate(api), s.rateLimit(api), refuseUnstorableText(api))
 	s.registerTasks(api)
 	s.registerRetry(api)
 	s.registerChildren(api)
@@ -162,7 +164,8 @@ func (s *Server) Register(api huma.API) {
 }
 
 // describeCommonProblems adds to the document what the middlewares answer
-// and Huma does not know of: the Retry-After header of every 503, and the
+// and Huma does not know of: the Retry-After header of every 503, the
+// headers of every 429 (see rateLimit), and the
 // 403 of every operation that a reader key may not call (with the schema of
 // the 401 every /v1 operation declares).
 func describeCommonProblems(doc *huma.OpenAPI) {
@@ -172,6 +175,7 @@ func describeCommonProblems(doc *huma.OpenAPI) {
 				continue // a probe
 			}
 			op.Responses["503"].Headers = map[string]*huma.Param{"Retry-After": {Description: "Seconds to wait before trying again.", Schema: &huma.Schema{Type: "integer"}}}
+			op.Responses["429"].Headers = rateLimitHeaders()
 			if !readOnly(op) && op.Responses["403"] == nil {
 				forbidden := *op.Responses["401"]
 				forbidden.Description = http.StatusText(http.StatusForbidden)

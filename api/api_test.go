@@ -54,7 +54,9 @@ type bundle struct {
 	dbURL string
 }
 
-func setup(t *testing.T) *bundle {
+// setup builds a server on the test's own database; configure, if given,
+// changes it before its operations are registered.
+func setup(t *testing.T, configure ...func(*Server)) *bundle {
 	t.Helper()
 	catalog, err := definitions.Load(examples.FS)
 	require.NoError(t, err)
@@ -70,6 +72,9 @@ func setup(t *testing.T) *bundle {
 		Store: st, Temporal: tc, Catalog: catalog,
 		TaskQueue: "troupe-api-test-" + uuid.NewString(), Namespace: "default", TemporalUI: "http://ui.test",
 		DefaultModel: "mock", HashKey: []byte("test-key"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	for _, c := range configure {
+		c(s)
 	}
 	_, api := humatest.New(t, Config("http://api.test"))
 	s.Register(api)
