@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/troupe-dev/troupe/api"
+	"github.com/troupe-dev/troupe/ratelimit"
 	"github.com/troupe-dev/troupe/worker"
 )
 
@@ -40,6 +42,9 @@ type config struct {
 	StopTimeout       string // TROUPE_WORKER_STOP_TIMEOUT: how long a stopping worker lets activities finish
 	Concurrency       string // TROUPE_ACTIVITY_CONCURRENCY: activities a worker runs at once
 	Retention         string // TROUPE_RETENTION: how long the details of finished tasks are kept (0 = for ever)
+	RateKey           string // TROUPE_RATE_KEY: requests a second per API key and burst, "20,40" (0 = off; default of dev)
+	RateTenant        string // TROUPE_RATE_TENANT: requests a second per tenant and burst, "100,200" (0 = off; default of dev)
+	TasksPerMinute    string // TROUPE_TASKS_PER_MINUTE: tasks a tenant may start a minute (0 = off; default of dev)
 
 	// getenv reads the environment at call time: tools resolve their ${VAR}
 	// secrets with it, inside activities.
@@ -72,6 +77,9 @@ func loadConfig(getenv func(string) string) config {
 		StopTimeout:       cmp.Or(getenv("TROUPE_WORKER_STOP_TIMEOUT"), "30s"),
 		Concurrency:       getenv("TROUPE_ACTIVITY_CONCURRENCY"),
 		Retention:         cmp.Or(getenv("TROUPE_RETENTION"), "0"),
+		RateKey:           getenv("TROUPE_RATE_KEY"),
+		RateTenant:        getenv("TROUPE_RATE_TENANT"),
+		TasksPerMinute:    getenv("TROUPE_TASKS_PER_MINUTE"),
 		getenv:            getenv,
 	}
 	c.APIKey = getenv("TROUPE_API_KEY")
@@ -102,7 +110,46 @@ func (c config) validate() error {
 	if _, err := c.retention(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.rateLimits(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// rateLimits reads the API's rate limits, with the defaults of `troupe
+// serve` for those unset (`troupe dev` sets them to 0, off).
+func (c config) rateLimits() (api.RateLimits, error) {
+	key, err := requestRate("TROUPE_RATE_KEY", cmp.Or(c.RateKey, "20,40"))
+	if err != nil {
+		return api.RateLimits{}, err
+	}
+	tenant, err := requestRate("TROUPE_RATE_TENANT", cmp.Or(c.RateTenant, "100,200"))
+	if err != nil {
+		return api.RateLimits{}, err
+	}
+	perMinute := cmp.Or(c.TasksPerMinute, "120")
+	n, err := strconv.Atoi(perMinute)
+	if err != nil || n < 0 {
+		return api.RateLimits{}, fmt.Errorf("TROUPE_TASKS_PER_MINUTE is %q; use a number of tasks, or 0 for no limit", perMinute)
+	}
+	return api.RateLimits{Key: key, Tenant: tenant, TaskStarts: ratelimit.Limit{Rate: float64(n) / 60, Burst: n}}, nil
+}
+
+// requestRate reads a request rate, "REQUESTS_PER_SECOND,BURST" or 0 (off),
+// from the variable name.
+func requestRate(name, value string) (ratelimit.Limit, error) {
+	if value == "0" {
+		return ratelimit.Limit{}, nil
+	}
+	perSecond, burst, _ := strings.Cut(value, ",")
+	var l ratelimit.Limit
+	var err1, err2 error
+	l.Rate, err1 = strconv.ParseFloat(perSecond, 64)
+	l.Burst, err2 = strconv.Atoi(burst)
+	if err1 != nil || err2 != nil || l.Rate <= 0 || l.Burst < 1 {
+		return l, fmt.Errorf("%s is %q; use REQUESTS_PER_SECOND,BURST such as 20,40, or 0 for no limit", name, value)
+	}
+	return l, nil
 }
 
 // retention reads TROUPE_RETENTION.

@@ -24,6 +24,9 @@ import (
 // API. Everything stops when ctx ends.
 func runDev(ctx context.Context, cfg config, stderr io.Writer) error {
 	cfg.Auth = cmp.Or(cfg.Auth, "none")
+	cfg.RateKey = cmp.Or(cfg.RateKey, "0")
+	cfg.RateTenant = cmp.Or(cfg.RateTenant, "0")
+	cfg.TasksPerMinute = cmp.Or(cfg.TasksPerMinute, "0")
 	logger := newLogger(cfg, stderr).With("service", "troupe-dev")
 	catalog, err := loadCatalog(cfg)
 	if err != nil {

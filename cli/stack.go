@@ -127,6 +127,7 @@ func newAPI(cfg config, st *store.Store, tc client.Client, catalog *definitions.
 		DefaultModel: cfg.DefaultModel, HashKey: []byte(cfg.HashKey), RequireAuth: cfg.Auth != "none",
 		Metrics: metrics, Tracer: tp, Logger: logger, PublicURL: cfg.PublicURL,
 	}
+	srv.RateLimits, _ = cfg.rateLimits() // checked by validate
 	if metricsOnAPI(cfg) {
 		srv.Gatherer = reg
 	}
