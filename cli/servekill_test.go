@@ -41,6 +41,8 @@ func startServe(t *testing.T, s *devStack, addr string) *exec.Cmd {
 		"TROUPE_DEFAULT_MODEL=gpt-4o-mini",
 		"TROUPE_METRICS_ADDR=127.0.0.1:0",
 		"TROUPE_LOG_LEVEL=warn",
+		// Its clients flood it on purpose: no rate limits.
+		"TROUPE_RATE_KEY=0", "TROUPE_RATE_TENANT=0", "TROUPE_TASKS_PER_MINUTE=0",
 	)
 	cmd.Stdout, cmd.Stderr = &testWriter{t: t}, &testWriter{t: t}
 	require.NoError(t, cmd.Start())
