@@ -42,7 +42,7 @@ func (s *Server) rateLimit(api huma.API) func(huma.Context, func(huma.Context)) 
 		{limiterOf(l.Tenant), fmt.Sprintf("requests of this tenant (%g a second, bursts of %d)", l.Tenant.Rate, l.Tenant.Burst), tenant},
 	}
 	starts := append(slices.Clip(requests), rateCheck{limiterOf(l.TaskStarts),
-		fmt.Sprintf("tasks started by this tenant (%g a minute)", l.TaskStarts.Rate*60), tenant})
+		fmt.Sprintf("tasks started by this tenant (%.4g a minute)", l.TaskStarts.Rate*60), tenant})
 	return func(ctx huma.Context, next func(huma.Context)) {
 		checks := requests
 		if startsTask(ctx.Operation()) {
@@ -62,6 +62,7 @@ func (s *Server) rateLimit(api huma.API) func(huma.Context, func(huma.Context)) 
 	}
 }
 
+// actor and tenant name the bucket of a request's key and of its tenant.
 func actor(p principal) string  { return p.Actor }
 func tenant(p principal) string { return p.Tenant }
 
