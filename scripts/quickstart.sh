@@ -9,7 +9,7 @@ ensure_go
 [ -n "${DATABASE_URL:-}" ] || ensure_pg_binaries
 
 mkdir -p bin
-echo "building troupe (the first build compiles the Temporal server: a few minutes)..." >&2
+echo "building troupe (the first build compiles the Temporal server: about 10 minutes on two cores)..." >&2
 go build -o bin/troupe ./cmd/troupe
 
 api="http://${TROUPE_ADDR:-127.0.0.1:8080}"
