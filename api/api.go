@@ -59,6 +59,9 @@ type Server struct {
 	// PublicURL is where clients reach the API, the server of the OpenAPI
 	// document (e.g. https://troupe.example.com).
 	PublicURL string
+	// Mount adds routes that are not Huma operations (the OpenAI-compatible
+	// ones) to the API's router, behind its metrics and tracing; nil adds none.
+	Mount func(chi.Router)
 }
 
 // Handler returns the HTTP handler of the whole API: the /v1 operations,
@@ -77,6 +80,9 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/docs/assets/*", docs.ServeHTTP)
 	api := humachi.New(r, cfg)
 	s.Register(api)
+	if s.Mount != nil {
+		s.Mount(r)
+	}
 	if s.Tracer == nil {
 		return r
 	}
@@ -213,9 +219,9 @@ func WithShutdown(ctx context.Context, done <-chan struct{}) context.Context {
 	return context.WithValue(ctx, shutdownKey{}, done)
 }
 
-// shuttingDown returns the channel set by WithShutdown, or nil (never
+// ShuttingDown returns the channel set by WithShutdown, or nil (never
 // ready) without one.
-func shuttingDown(ctx context.Context) <-chan struct{} {
+func ShuttingDown(ctx context.Context) <-chan struct{} {
 	done, _ := ctx.Value(shutdownKey{}).(<-chan struct{})
 	return done
 }
