@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -49,8 +50,14 @@ type message struct {
 // decodeChatRequest reads and checks a chat completion request.
 func decodeChatRequest(r *http.Request, w http.ResponseWriter) (chatRequest, error) {
 	var req chatRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&req); err != nil {
+	body := http.MaxBytesReader(w, r.Body, maxRequestBytes)
+	if err := json.NewDecoder(body).Decode(&req); err != nil {
 		return req, invalid("", "The body is not a chat completion request: "+err.Error())
+	}
+	// Read to the end: only then does the server watch the connection and
+	// cancel the request when the client goes away.
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return req, invalid("", "The body could not be read: "+err.Error())
 	}
 	switch {
 	case req.Model == "":
