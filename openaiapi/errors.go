@@ -66,6 +66,8 @@ func openAIError(err error) *apiError {
 		e.Type, code = "permission_error", "insufficient_permissions"
 	case http.StatusNotFound:
 		e.Type, code = "invalid_request_error", "not_found"
+	case http.StatusConflict:
+		e.Type, code = "invalid_request_error", "conflict"
 	case http.StatusUnprocessableEntity, http.StatusBadRequest:
 		e.Status, e.Type = http.StatusBadRequest, "invalid_request_error"
 	case http.StatusTooManyRequests:
