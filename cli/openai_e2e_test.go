@@ -29,8 +29,11 @@ import (
 func TestOpenAICompatibleAPI(t *testing.T) {
 	t.Parallel()
 	fake := llmtest.NewServer(t, func(_ int, req llm.Request) llmtest.Reply {
-		if strings.Contains(req.Messages[len(req.Messages)-1].Content, "take your time") {
+		switch last := req.Messages[len(req.Messages)-1].Content; {
+		case strings.Contains(last, "take your time"):
 			return llmtest.Reply{Content: "too late", Delay: time.Minute}
+		case strings.Contains(last, "keep going"):
+			return llmtest.Reply{Content: "Kept.", Delay: time.Second}
 		}
 		return llmtest.Reply{Content: "Durable answer.", InputTokens: 21, OutputTokens: 4}
 	})
@@ -137,18 +140,26 @@ func TestOpenAICompatibleAPI(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 	require.Equal(t, "invalid_api_key", apiErr.Code)
 
-	// A client hanging up cancels its task.
-	gone, hangUp := context.WithCancel(ctx)
-	stream = client.Chat.Completions.NewStreaming(gone, openai.ChatCompletionNewParams{
-		Model: "chat", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("take your time")},
-	})
-	require.True(t, stream.Next(), "the role chunk comes at once: %v", stream.Err())
-	id := stream.Current().ID
-	hangUp()
-	stream.Close()
-	deadline := time.Now().Add(time.Minute)
-	for task.Status = ""; task.Status != "canceled"; time.Sleep(100 * time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "task %s still %s after its client left", id, task.Status)
-		require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/tasks/"+id, nil, auth, &task))
+	// A client hanging up cancels its task, unless it asked to keep it
+	// running.
+	hangUp := func(prompt string, opts ...option.RequestOption) string {
+		gone, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream := client.Chat.Completions.NewStreaming(gone, openai.ChatCompletionNewParams{
+			Model: "chat", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(prompt)},
+		}, opts...)
+		require.True(t, stream.Next(), "the role chunk comes at once: %v", stream.Err())
+		cancel()
+		stream.Close()
+		return stream.Current().ID
 	}
+	waitFor := func(id, status string) {
+		deadline := time.Now().Add(time.Minute)
+		for task.Status = ""; task.Status != status; time.Sleep(100 * time.Millisecond) {
+			require.True(t, time.Now().Before(deadline), "task %s still %s after its client left, want %s", id, task.Status, status)
+			require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/tasks/"+id, nil, auth, &task))
+		}
+	}
+	waitFor(hangUp("take your time"), "canceled")
+	waitFor(hangUp("keep going", option.WithHeader("X-Troupe-Keep-Running", "true")), "completed")
 }

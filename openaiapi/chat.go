@@ -50,14 +50,20 @@ type message struct {
 // decodeChatRequest reads and checks a chat completion request.
 func decodeChatRequest(r *http.Request, w http.ResponseWriter) (chatRequest, error) {
 	var req chatRequest
-	body := http.MaxBytesReader(w, r.Body, maxRequestBytes)
-	if err := json.NewDecoder(body).Decode(&req); err != nil {
-		return req, invalid("", "The body is not a chat completion request: "+err.Error())
-	}
 	// Read to the end: only then does the server watch the connection and
 	// cancel the request when the client goes away.
-	if _, err := io.Copy(io.Discard, body); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+	if err != nil {
 		return req, invalid("", "The body could not be read: "+err.Error())
+	}
+	if !api.StorableJSON(body) || !api.StorableJSON([]byte(r.Header.Get("Idempotency-Key"))) {
+		return req, invalid("", "The request must be valid UTF-8 without NUL characters.")
+	}
+	if len(r.Header.Get("Idempotency-Key")) > 255 {
+		return req, invalid("", "The Idempotency-Key is longer than 255 bytes.")
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return req, invalid("", "The body is not a chat completion request: "+err.Error())
 	}
 	switch {
 	case req.Model == "":
