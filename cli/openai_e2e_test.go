@@ -32,6 +32,8 @@ func TestOpenAICompatibleAPI(t *testing.T) {
 		switch last := req.Messages[len(req.Messages)-1].Content; {
 		case strings.Contains(last, "take your time"):
 			return llmtest.Reply{Content: "too late", Delay: time.Minute}
+		case strings.Contains(last, "fail please"):
+			return llmtest.Reply{Status: http.StatusUnauthorized, ErrorCode: "invalid_api_key"}
 		case strings.Contains(last, "keep going"):
 			return llmtest.Reply{Content: "Kept.", Delay: time.Second}
 		}
@@ -139,6 +141,23 @@ func TestOpenAICompatibleAPI(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 	require.Equal(t, "invalid_api_key", apiErr.Code)
+
+	// A task that fails is an error the SDK does not retry (by default it
+	// retries a 500): a retry would run the agent again.
+	retrying := openai.NewClient(option.WithBaseURL(s.api+"/v1"), option.WithAPIKey(key))
+	_, err = retrying.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+		Model: "chat", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("fail please")},
+	})
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, http.StatusInternalServerError, apiErr.StatusCode)
+	require.Equal(t, "task_failed", apiErr.Code)
+	failed := 0
+	for _, r := range fake.Requests() {
+		if r.Messages[len(r.Messages)-1].Content == "fail please" {
+			failed++
+		}
+	}
+	require.Equal(t, 1, failed, "one task, one call")
 
 	// A client hanging up cancels its task, unless it asked to keep it
 	// running.

@@ -171,6 +171,9 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	id := uuid.MustParse(created.Body.ID)
 	w.Header().Set("X-Troupe-Task-Id", id.String())
+	// The task exists: a retry by the SDK, which would run it again unless
+	// the request has an Idempotency-Key, is not the SDK's to decide.
+	w.Header().Set("X-Should-Retry", "false")
 	// The answer waits for the task: it outlives the server's deadlines,
 	// and past the read deadline the connection's background read would
 	// cancel the request.
@@ -197,6 +200,9 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) wait(ctx context.Context, r *http.Request, id uuid.UUID) (store.Task, error) {
 	for {
 		t, err := h.api.ReadTask(ctx, id)
+		if ctx.Err() != nil { // the client left, perhaps during the read
+			return t, h.leave(ctx, r, id)
+		}
 		if err != nil {
 			return t, err
 		}
@@ -205,18 +211,24 @@ func (h *Handler) wait(ctx context.Context, r *http.Request, id uuid.UUID) (stor
 		}
 		select {
 		case <-ctx.Done():
-			if r.Header.Get("X-Troupe-Keep-Running") != "true" {
-				if _, err := h.api.CancelTask(context.WithoutCancel(ctx), &api.TaskIDInput{ID: id.String()}); err != nil {
-					h.api.Logger.WarnContext(ctx, "cancel the task of a client gone away", "task_id", id, "error", err)
-				}
-			}
-			return t, ctx.Err()
+			return t, h.leave(ctx, r, id)
 		case <-api.ShuttingDown(ctx):
 			return t, &apiError{Status: http.StatusServiceUnavailable, Type: "server_error",
 				Message: "troupe is shutting down; the task runs on: GET /v1/tasks/" + id.String() + " has its result."}
 		case <-time.After(h.poll):
 		}
 	}
+}
+
+// leave cancels the task of a client gone away, unless the request's
+// X-Troupe-Keep-Running header is true, and returns why the client left.
+func (h *Handler) leave(ctx context.Context, r *http.Request, id uuid.UUID) error {
+	if r.Header.Get("X-Troupe-Keep-Running") != "true" {
+		if _, err := h.api.CancelTask(context.WithoutCancel(ctx), &api.TaskIDInput{ID: id.String()}); err != nil {
+			h.api.Logger.WarnContext(ctx, "cancel the task of a client gone away", "task_id", id, "error", err)
+		}
+	}
+	return ctx.Err()
 }
 
 // taskError is the error of a task that ended without completing, nil for
