@@ -25,7 +25,8 @@ import (
 // that /v1/tasks shows completed with the same usage, a streamed completion
 // of summarize sends chunks, the usage chunk and [DONE], an Idempotency-Key
 // replays the same task, an unknown model is a 404 and a bad key a 401 in
-// OpenAI's error shape, and a client hanging up cancels its task.
+// OpenAI's error shape, a reader key a 403, a failed task is not
+// retried, and a client hanging up cancels its task unless it asked not to.
 func TestOpenAICompatibleAPI(t *testing.T) {
 	t.Parallel()
 	fake := llmtest.NewServer(t, func(_ int, req llm.Request) llmtest.Reply {
@@ -141,6 +142,18 @@ func TestOpenAICompatibleAPI(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 	require.Equal(t, "invalid_api_key", apiErr.Code)
+
+	readerKey, _, err := s.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "acme", Role: store.RoleReader, Name: "openai-reader"})
+	require.NoError(t, err)
+	reader := openai.NewClient(option.WithBaseURL(s.api+"/v1"), option.WithAPIKey(readerKey), option.WithMaxRetries(0))
+	_, err = reader.Models.List(ctx)
+	require.NoError(t, err, "a reader may list the models")
+	_, err = reader.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+		Model: "chat", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+	})
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, http.StatusForbidden, apiErr.StatusCode, "but not run a task")
+	require.Equal(t, "permission_error", apiErr.Type)
 
 	// A task that fails is an error the SDK does not retry (by default it
 	// retries a 500): a retry would run the agent again.
