@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -59,8 +60,13 @@ type Server struct {
 	// PublicURL is where clients reach the API, the server of the OpenAPI
 	// document (e.g. https://troupe.example.com).
 	PublicURL string
-	// RateLimits are the request and task-start limits (see rateLimit).
+	// RateLimits are the request and task-start limits (see allowRequest).
 	RateLimits RateLimits
+	limitsOnce sync.Once
+	limits     *limiters
+	// Mount adds routes that are not Huma operations (the OpenAI-compatible
+	// ones) to the API's router, behind its metrics and tracing; nil adds none.
+	Mount func(chi.Router)
 }
 
 // Handler returns the HTTP handler of the whole API: the /v1 operations,
@@ -79,6 +85,9 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/docs/assets/*", docs.ServeHTTP)
 	api := humachi.New(r, cfg)
 	s.Register(api)
+	if s.Mount != nil {
+		s.Mount(r)
+	}
 	if s.Tracer == nil {
 		return r
 	}
@@ -147,7 +156,7 @@ func Document(publicURL string, v30 bool) ([]byte, error) {
 
 // Register adds every /v1 operation to api.
 func (s *Server) Register(api huma.API) {
-	api.UseMiddleware(limitBody(api), s.authenticate(api), s.rateLimit(api), refuseUnstorableText(api))
+	api.UseMiddleware(limitBody(api), s.authenticate(api), refuseUnstorableText(api))
 	s.registerTasks(api)
 	s.registerRetry(api)
 	s.registerChildren(api)
@@ -165,7 +174,7 @@ func (s *Server) Register(api huma.API) {
 
 // describeCommonProblems adds to the document what the middlewares answer
 // and Huma does not know of: the Retry-After header of every 503, the
-// headers of every 429 (see rateLimit), and the
+// headers of every 429 (see allowRequest), and the
 // 403 of every operation that a reader key may not call (with the schema of
 // the 401 every /v1 operation declares).
 func describeCommonProblems(doc *huma.OpenAPI) {
@@ -217,9 +226,9 @@ func WithShutdown(ctx context.Context, done <-chan struct{}) context.Context {
 	return context.WithValue(ctx, shutdownKey{}, done)
 }
 
-// shuttingDown returns the channel set by WithShutdown, or nil (never
+// ShuttingDown returns the channel set by WithShutdown, or nil (never
 // ready) without one.
-func shuttingDown(ctx context.Context) <-chan struct{} {
+func ShuttingDown(ctx context.Context) <-chan struct{} {
 	done, _ := ctx.Value(shutdownKey{}).(<-chan struct{})
 	return done
 }

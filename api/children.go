@@ -200,7 +200,7 @@ func (s *Server) streamEvents(ctx context.Context, in *StreamEventsInput, send s
 		select {
 		case <-ctx.Done():
 			return
-		case <-shuttingDown(ctx):
+		case <-ShuttingDown(ctx):
 			return
 		case <-time.After(streamPoll):
 		}

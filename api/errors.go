@@ -76,7 +76,7 @@ func writeProblem(api huma.API, ctx huma.Context, err error) {
 // description: those given, and those of every /v1 operation, 401 (an API
 // key unknown or revoked, or none where keys are required) and 503 (Postgres
 // or Temporal unreachable, or the key could not be checked; with
-// Retry-After) and 429 (past a rate limit, see rateLimit). Huma adds 422
+// Retry-After) and 429 (past a rate limit, see allowRequest). Huma adds 422
 // (invalid parameters or body) and 500.
 func problems(statuses ...int) []int {
 	return append([]int{http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusServiceUnavailable}, statuses...)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -31,35 +30,46 @@ type rateCheck struct {
 	per     func(principal) string
 }
 
-// rateLimit is a Huma middleware, after authenticate, holding each request
-// to the limits of its key and tenant, and a task start to its tenant's
-// task-start limit. A request past one gets 429 with Retry-After and the
-// RateLimit-Limit, -Remaining and -Reset headers of that limit.
-func (s *Server) rateLimit(api huma.API) func(huma.Context, func(huma.Context)) {
-	l := s.RateLimits
-	requests := []rateCheck{
-		{limiterOf(l.Key), fmt.Sprintf("requests of this API key (%g a second, bursts of %d)", l.Key.Rate, l.Key.Burst), actor},
-		{limiterOf(l.Tenant), fmt.Sprintf("requests of this tenant (%g a second, bursts of %d)", l.Tenant.Rate, l.Tenant.Burst), tenant},
-	}
-	starts := append(slices.Clip(requests), rateCheck{limiterOf(l.TaskStarts),
-		fmt.Sprintf("tasks started by this tenant (%.4g a minute)", l.TaskStarts.Rate*60), tenant})
-	return func(ctx huma.Context, next func(huma.Context)) {
-		checks := requests
-		if startsTask(ctx.Operation()) {
-			checks = starts
+// limiters are the buckets of a Server's RateLimits, made at first use.
+type limiters struct {
+	requests []rateCheck // of a key, and of a tenant
+	starts   []rateCheck // of a tenant's task starts
+}
+
+func (s *Server) limiters() *limiters {
+	s.limitsOnce.Do(func() {
+		l := s.RateLimits
+		s.limits = &limiters{
+			requests: []rateCheck{
+				{limiterOf(l.Key), fmt.Sprintf("requests of this API key (%g a second, bursts of %d)", l.Key.Rate, l.Key.Burst), actor},
+				{limiterOf(l.Tenant), fmt.Sprintf("requests of this tenant (%g a second, bursts of %d)", l.Tenant.Rate, l.Tenant.Burst), tenant},
+			},
+			starts: []rateCheck{{limiterOf(l.TaskStarts),
+				fmt.Sprintf("tasks started by this tenant (%.4g a minute)", l.TaskStarts.Rate*60), tenant}},
 		}
-		p := who(ctx.Context())
-		for _, c := range checks {
-			if c.limiter == nil {
-				continue
-			}
-			if d := c.limiter.Allow(c.per(p)); !d.Allowed {
-				writeProblem(api, ctx, tooManyRequests(c.what, d))
-				return
-			}
+	})
+	return s.limits
+}
+
+// allowRequest holds a request of p to the limits of its key and tenant
+// (Authenticate calls it, for the Huma operations and the routes of Mount
+// alike); allowStart holds a task start to its tenant's limit (the handlers
+// that start tasks call it before writing anything). Past a limit, the error
+// is a 429 with Retry-After and the RateLimit-Limit, -Remaining and -Reset
+// headers of that limit.
+func (s *Server) allowRequest(p principal) error { return allow(p, s.limiters().requests) }
+func (s *Server) allowStart(p principal) error   { return allow(p, s.limiters().starts) }
+
+func allow(p principal, checks []rateCheck) error {
+	for _, c := range checks {
+		if c.limiter == nil {
+			continue
 		}
-		next(ctx)
+		if d := c.limiter.Allow(c.per(p)); !d.Allowed {
+			return tooManyRequests(c.what, d)
+		}
 	}
+	return nil
 }
 
 // actor and tenant name the bucket of a request's key and of its tenant.
@@ -72,11 +82,6 @@ func limiterOf(l ratelimit.Limit) *ratelimit.Limiter {
 		return nil
 	}
 	return ratelimit.New(l, nil)
-}
-
-// startsTask says whether op starts a task.
-func startsTask(op *huma.Operation) bool {
-	return op.OperationID == "createTask" || op.OperationID == "retryTask"
 }
 
 // tooManyRequests is the 429 of a refused request, with its headers.

@@ -56,6 +56,9 @@ func (s *Server) registerRetry(api huma.API) {
 }
 
 func (s *Server) retryTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
+	if err := s.allowStart(who(ctx)); err != nil {
+		return nil, err
+	}
 	t, err := s.Store.GetTask(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
 	if err != nil {
 		return nil, s.fail(ctx, "task "+in.ID, err)

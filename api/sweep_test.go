@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/danielgtaylor/huma/v2/humatest"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -164,15 +163,11 @@ func TestCancelStrandedTask(t *testing.T) {
 // reconciler instead of deleted.
 func TestAmbiguousStartKeepsTask(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
 	down, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
 	require.NoError(t, err)
 	t.Cleanup(down.Close)
-	s := *b.server
-	s.Temporal = down
-	_, api := humatest.New(t, Config("http://api.test"))
-	s.Register(api)
-	resp := api.Post("/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "hi"}})
+	b := setup(t, func(s *Server) { s.Temporal = down })
+	resp := b.api.Post("/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "hi"}})
 	require.Equal(t, http.StatusCreated, resp.Code, resp.Body.String())
 	task := decode[Task](t, resp.Body.String())
 	require.Equal(t, store.StatusPending, task.Status)

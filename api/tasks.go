@@ -141,7 +141,7 @@ func (s *Server) registerTasks(api huma.API) {
 		DefaultStatus: http.StatusCreated,
 		Tags:          []string{"tasks"},
 		Errors:        problems(http.StatusBadRequest, http.StatusRequestEntityTooLarge),
-	}, s.createTask)
+	}, s.CreateTask)
 	// A replay answers as the first request did, with 200: the same task and headers.
 	create := api.OpenAPI().Paths["/v1/tasks"].Post
 	replay := *create.Responses["201"]
@@ -162,10 +162,16 @@ func (s *Server) registerTasks(api huma.API) {
 		OperationID: "cancelTask", Method: http.MethodPost, Path: "/v1/tasks/{id}/cancel",
 		Summary: "Cancel a task", Description: "Requests cancellation of the task's workflow; the LLM call in flight is aborted. Answers 202: the task shows `canceled` once the workflow has stopped, or at once for a task whose workflow never started.",
 		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"}, Errors: problems(http.StatusNotFound, http.StatusConflict),
-	}, s.cancelTask)
+	}, s.CancelTask)
 }
 
-func (s *Server) createTask(ctx context.Context, in *CreateTaskInput) (*TaskOutput, error) {
+// CreateTask creates a task and starts its workflow, as POST /v1/tasks does
+// (Idempotency-Key included), for the principal Authenticate put in ctx.
+// Its errors are huma.StatusErrors.
+func (s *Server) CreateTask(ctx context.Context, in *CreateTaskInput) (*TaskOutput, error) {
+	if err := s.allowStart(who(ctx)); err != nil {
+		return nil, err
+	}
 	body := in.Body
 	if len(body.Input) == 0 || string(body.Input) == "null" {
 		body.Input = json.RawMessage("{}")
@@ -282,13 +288,24 @@ func (s *Server) startWorkflow(ctx context.Context, t store.Task, start workflow
 	return err
 }
 
-func (s *Server) getTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
-	t, err := s.Store.GetTask(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
+// ReadTask reads a task of ctx's tenant, as GET /v1/tasks/{id} does,
+// reconciled with its workflow when it has not ended. Its errors are
+// huma.StatusErrors.
+func (s *Server) ReadTask(ctx context.Context, id uuid.UUID) (store.Task, error) {
+	t, err := s.Store.GetTask(ctx, who(ctx).Tenant, id)
 	if err != nil {
-		return nil, s.fail(ctx, "task "+in.ID, err)
+		return store.Task{}, s.fail(ctx, "task "+id.String(), err)
 	}
 	if !t.Status.Terminal() {
 		t = s.reconcile(ctx, t)
+	}
+	return t, nil
+}
+
+func (s *Server) getTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
+	t, err := s.ReadTask(ctx, uuid.MustParse(in.ID))
+	if err != nil {
+		return nil, err
 	}
 	out := s.task(t)
 	if !t.Status.Terminal() {
@@ -320,7 +337,9 @@ func (s *Server) listTasks(ctx context.Context, in *ListTasksInput) (*TaskList, 
 	return out, nil
 }
 
-func (s *Server) cancelTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
+// CancelTask requests the cancellation of a task of ctx's tenant, as POST
+// /v1/tasks/{id}/cancel does. Its errors are huma.StatusErrors.
+func (s *Server) CancelTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
 	t, err := s.actOnTask(ctx, in.ID, "task_cancel_requested", nil, func(ctx context.Context, t store.Task) error {
 		err := s.Temporal.CancelWorkflow(ctx, t.WorkflowID, "")
 		var notFound *serviceerror.NotFound

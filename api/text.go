@@ -49,7 +49,7 @@ func refuseUnstorableText(api huma.API) func(huma.Context, func(huma.Context)) {
 		}
 		body, complete := readBody(ctx, op)
 		isJSON := ctx.Header("Content-Type") == "" || strings.Contains(ctx.Header("Content-Type"), "json")
-		if complete && (!storable(string(body)) || (isJSON && hasNULEscape(body))) {
+		if complete && (!storable(string(body)) || (isJSON && !StorableJSON(body))) {
 			_ = huma.WriteErr(api, ctx, http.StatusUnprocessableEntity, "the request body "+unstorable,
 				&huma.ErrorDetail{Location: "body", Message: unstorable})
 			return
@@ -93,6 +93,13 @@ type bufferedBody struct {
 // BodyReader returns the body read ahead, then what remains unread.
 func (c bufferedBody) BodyReader() io.Reader {
 	return c.body
+}
+
+// StorableJSON reports whether Postgres can store the JSON text body: valid
+// UTF-8 without NUL bytes, also not as \u0000, as refuseUnstorableText asks
+// of every request body.
+func StorableJSON(body []byte) bool {
+	return storable(string(body)) && !hasNULEscape(body)
 }
 
 // storable reports whether Postgres can store s as text.

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/troupe-dev/troupe/definitions"
+	"github.com/troupe-dev/troupe/openaiapi"
 	"github.com/troupe-dev/troupe/store"
 	"github.com/troupe-dev/troupe/telemetry"
 	"github.com/troupe-dev/troupe/tool"
@@ -142,6 +143,7 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) error {
 	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.tracer, p.logger)
 	srv.Tools = p.tools
+	srv.Mount = openaiapi.New(srv).Routes
 	stop := srv.StartSweep(ctx)
 	defer stop()
 	api := func(ctx context.Context) error { return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), p.logger) }
