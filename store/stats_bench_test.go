@@ -43,27 +43,55 @@ SELECT id, tenant_id, 'k', 1, 'openai', 'gpt-4o', 100, 10, 0.001, created_at FRO
 	return store.New(pool)
 }
 
-// BenchmarkStats reads the figures of the last hour, which holds 1,000
-// tasks, in a table that holds nothing more (the baseline) and in one that
-// also holds TROUPE_BENCH_TASKS older tasks (default a million). The indexes
-// keep the cost with the window: compare the two ns/op.
+// BenchmarkStats reads, for tenant acme, the figures of the last hour (1,000
+// tasks), the first two pages of its task list (unfiltered, and by status
+// and type) and its costs of the last hour, in a table that also holds
+// 10,000 older tasks (the baseline) and in one that holds TROUPE_BENCH_TASKS
+// (default a million): the indexes keep each cost flat, so compare the ns/op
+// of the two sizes.
 //
 //	TEST_DATABASE_URL=... go test -run '^$' -bench BenchmarkStats ./store/
 func BenchmarkStats(b *testing.B) {
+	ctx := context.Background()
 	now := time.Now()
 	big := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("TROUPE_BENCH_TASKS")); err == nil && v > 0 {
 		big = v
 	}
-	for _, old := range []int{0, big} {
-		b.Run(strconv.Itoa(old)+"_older_tasks", func(b *testing.B) {
-			s := seedTasks(b, old, now)
-			b.ResetTimer()
-			for b.Loop() {
-				st, err := s.Stats(context.Background(), "acme", now.Add(-time.Hour), now)
-				require.NoError(b, err)
-				require.Len(b, st.Types, 20)
+	for _, old := range []int{10_000, big} {
+		s := seedTasks(b, old, now)
+		bench := func(name string, read func()) {
+			b.Run(strconv.Itoa(old)+"_older_tasks/"+name, func(b *testing.B) {
+				for b.Loop() {
+					read()
+				}
+			})
+		}
+		bench("stats_1h", func() {
+			st, err := s.Stats(ctx, "acme", now.Add(-time.Hour), now)
+			require.NoError(b, err)
+			require.Len(b, st.Types, 20)
+		})
+		for _, f := range []store.TaskFilter{{TenantID: "acme", Limit: 50}, {TenantID: "acme", Status: store.StatusFailed, Type: "type7", Limit: 50}} {
+			name := "tasks_two_pages"
+			if f.Status != "" {
+				name += "_by_status_and_type"
 			}
+			bench(name, func() {
+				first, next, err := s.ListTasks(ctx, f)
+				require.NoError(b, err)
+				require.Len(b, first, 50)
+				f := f
+				f.Cursor = next
+				second, _, err := s.ListTasks(ctx, f)
+				require.NoError(b, err)
+				require.Len(b, second, 50)
+			})
+		}
+		bench("costs_1h_by_model", func() {
+			rows, err := s.Costs(ctx, "acme", []string{"model"}, now.Add(-time.Hour), now)
+			require.NoError(b, err)
+			require.NotEmpty(b, rows)
 		})
 	}
 }
