@@ -169,6 +169,7 @@ func (s *Server) Register(api huma.API) {
 	s.registerWorkers(api)
 	s.registerStats(api)
 	s.registerSchedules(api)
+	s.registerKeys(api)
 	describeCommonProblems(api.OpenAPI())
 }
 
