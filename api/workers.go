@@ -46,7 +46,7 @@ func (s *Server) registerWorkers(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "listWorkers", Method: http.MethodGet, Path: "/v1/workers",
 		Summary: "Workers and their queues",
-		Description: "For each task queue troupe uses (the default queue, and the queues that tools, agents and steps name), " +
+		Description: "For each task queue troupe uses (the default queue, the queues that tools, agents and steps name, and those of the tenant's unfinished tasks), " +
 			"the workers polling it and its backlog, from Temporal's description of the queue: a queue with a backlog and no worker " +
 			"is work nobody will run. Admin keys only.",
 		Tags:   []string{"operations"},
@@ -55,8 +55,12 @@ func (s *Server) registerWorkers(api huma.API) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
 		}
+		queues, err := s.queues(ctx)
+		if err != nil {
+			return nil, s.fail(ctx, "task queues", err)
+		}
 		out := &workersOutput{}
-		for _, name := range s.queues() {
+		for _, name := range queues {
 			q := TaskQueue{Name: name}
 			var err error
 			if q.Workflow, err = s.describeQueue(ctx, name, enums.TASK_QUEUE_TYPE_WORKFLOW); err != nil {
@@ -72,9 +76,17 @@ func (s *Server) registerWorkers(api huma.API) {
 }
 
 // queues lists the task queues troupe uses: the default one first, then
-// those the definitions name (tools, agents, steps), sorted.
-func (s *Server) queues() []string {
-	return append([]string{s.TaskQueue}, slices.DeleteFunc(s.Catalog.Queues(), func(q string) bool { return q == s.TaskQueue })...)
+// those the definitions name (tools, agents, steps) and those of the
+// tenant's unfinished tasks, sorted.
+func (s *Server) queues(ctx context.Context) ([]string, error) {
+	named, err := s.Store.UnfinishedQueues(ctx, who(ctx).Tenant)
+	if err != nil {
+		return nil, err
+	}
+	named = append(named, s.Catalog.Queues()...)
+	slices.Sort(named)
+	named = slices.Compact(named)
+	return append([]string{s.TaskQueue}, slices.DeleteFunc(named, func(q string) bool { return q == s.TaskQueue })...), nil
 }
 
 // describeQueue asks Temporal for the pollers and backlog of one kind of

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/troupe-dev/troupe/store"
@@ -45,6 +46,19 @@ func TestWorkersList(t *testing.T) {
 		q := list()[0]
 		return len(q.Workflow.Workers) == 0 && q.Workflow.Backlog >= 1
 	}, 20*time.Second, 200*time.Millisecond, "the backlog of an unpolled queue shows")
+
+	// A queue named only by a submitted task shows while the task waits.
+	gpu := "gpu-" + uuid.NewString()[:8]
+	created := b.api.Post("/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "hi"}, "queue": gpu})
+	require.Equal(t, http.StatusCreated, created.Code, created.Body.String())
+	require.Eventually(t, func() bool {
+		for _, q := range list() {
+			if q.Name == gpu {
+				return len(q.Workflow.Workers) == 0 && q.Workflow.Backlog >= 1
+			}
+		}
+		return false
+	}, 20*time.Second, 200*time.Millisecond, "the task's queue shows, with its backlog and no worker")
 
 	b.server.RequireAuth = true
 	member, _, err := b.store.CreateAPIKey(t.Context(), store.NewAPIKey{TenantID: DefaultTenant, Role: "member", Name: "ci"})

@@ -456,3 +456,14 @@ type taskEvent struct {
 func statusPayload(t Task) taskEvent {
 	return taskEvent{Status: t.Status, Type: t.Type, RunID: t.RunID, Error: t.Error}
 }
+
+// UnfinishedQueues lists, sorted, the task queues named by the tenant's
+// tasks that have not ended (the default queue, "", left out).
+func (s *Store) UnfinishedQueues(ctx context.Context, tenantID string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT queue FROM tasks
+WHERE tenant_id = $1 AND status IN ('pending', 'running') AND queue IS NOT NULL ORDER BY queue`, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("list the queues of unfinished tasks: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
