@@ -1569,7 +1569,7 @@ type ClientInterface interface {
 
 	// ListWorkers Workers and their queues
 	//
-	// For each task queue troupe uses (the default queue, and the queues that tools, agents and steps name), the workers polling it and its backlog, from Temporal's description of the queue: a queue with a backlog and no worker is work nobody will run. Admin keys only.
+	// For each task queue troupe uses (the default queue, the queues that tools, agents and steps name, and those of the tenant's unfinished tasks), the workers polling it and its backlog, from Temporal's description of the queue: a queue with a backlog and no worker is work nobody will run. Admin keys only.
 	//
 	// Corresponds with GET /v1/workers (the `ListWorkers` operationId).
 	ListWorkers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2249,7 +2249,7 @@ func (c *Client) ListTools(ctx context.Context, reqEditors ...RequestEditorFn) (
 
 // ListWorkers Workers and their queues
 //
-// For each task queue troupe uses (the default queue, and the queues that tools, agents and steps name), the workers polling it and its backlog, from Temporal's description of the queue: a queue with a backlog and no worker is work nobody will run. Admin keys only.
+// For each task queue troupe uses (the default queue, the queues that tools, agents and steps name, and those of the tenant's unfinished tasks), the workers polling it and its backlog, from Temporal's description of the queue: a queue with a backlog and no worker is work nobody will run. Admin keys only.
 //
 // Corresponds with GET /v1/workers (the `ListWorkers` operationId).
 func (c *Client) ListWorkers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4285,7 +4285,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListWorkersWithResponse Workers and their queues
 	//
-	// For each task queue troupe uses (the default queue, and the queues that tools, agents and steps name), the workers polling it and its backlog, from Temporal's description of the queue: a queue with a backlog and no worker is work nobody will run. Admin keys only.
+	// For each task queue troupe uses (the default queue, the queues that tools, agents and steps name, and those of the tenant's unfinished tasks), the workers polling it and its backlog, from Temporal's description of the queue: a queue with a backlog and no worker is work nobody will run. Admin keys only.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8328,7 +8328,7 @@ func (c *ClientWithResponses) ListToolsWithResponse(ctx context.Context, reqEdit
 
 // ListWorkersWithResponse Workers and their queues
 //
-// For each task queue troupe uses (the default queue, and the queues that tools, agents and steps name), the workers polling it and its backlog, from Temporal's description of the queue: a queue with a backlog and no worker is work nobody will run. Admin keys only.
+// For each task queue troupe uses (the default queue, the queues that tools, agents and steps name, and those of the tenant's unfinished tasks), the workers polling it and its backlog, from Temporal's description of the queue: a queue with a backlog and no worker is work nobody will run. Admin keys only.
 //
 // Returns a wrapper object for the known response body format(s).
 //
