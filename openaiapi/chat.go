@@ -53,6 +53,12 @@ func decodeChatRequest(r *http.Request, w http.ResponseWriter) (chatRequest, err
 	// Read to the end: only then does the server watch the connection and
 	// cancel the request when the client goes away.
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		e := invalid("", fmt.Sprintf("The body is over %d bytes.", tooLarge.Limit))
+		e.Status = http.StatusRequestEntityTooLarge
+		return req, e
+	}
 	if err != nil {
 		return req, invalid("", "The body could not be read: "+err.Error())
 	}

@@ -48,6 +48,7 @@ func TestErrorsHaveOpenAIShape(t *testing.T) {
 		"n":             {false, `{"model":"chat","n":2,"messages":[{"role":"user","content":"hi"}]}`, 400, "invalid_request_error", nil, "n"},
 		"tools":         {false, `{"model":"chat","tools":[{"type":"function"}],"messages":[{"role":"user","content":"hi"}]}`, 400, "invalid_request_error", nil, "tools"},
 		"tool message":  {false, `{"model":"chat","messages":[{"role":"tool","content":"42"}]}`, 400, "invalid_request_error", nil, "messages[0].role"},
+		"too large":     {false, `{"model":"chat","messages":[{"role":"user","content":"` + strings.Repeat("x", maxRequestBytes) + `"}]}`, 413, "invalid_request_error", nil, nil},
 		"NUL":           {false, `{"model":"chat","messages":[{"role":"user","content":"a\u0000b"}]}`, 400, "invalid_request_error", nil, nil},
 		"image part":    {false, `{"model":"chat","messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, 400, "invalid_request_error", nil, "messages[0].content"},
 	} {
