@@ -127,6 +127,7 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 		return nil, err
 	}
 	opts, _ := p.cfg.workerOptions() // checked by validate
+	opts.Logs = p.store
 	w := worker.New(p.temporal, p.cfg.TaskQueue, opts, acts, toolActivities(p.tools, p.metrics, p.tracer))
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)

@@ -102,6 +102,17 @@ func WorkflowID(id uuid.UUID) string {
 	return "task-" + id.String()
 }
 
+// TaskOfWorkflow returns the task whose workflow, or one of whose child
+// workflows ("task-<id>/<step>"), has the id workflowID.
+func TaskOfWorkflow(workflowID string) (uuid.UUID, bool) {
+	rest, ok := strings.CutPrefix(workflowID, "task-")
+	if !ok || len(rest) < 36 || (len(rest) > 36 && rest[36] != '/') {
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(rest[:36])
+	return id, err == nil
+}
+
 // systemActor is the audit actor of writes made by workflows rather than by a person.
 const systemActor = "system"
 
