@@ -73,7 +73,7 @@ type Server struct {
 // /openapi.json, /docs, /healthz, /readyz and /metrics.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.observe, eventStreams)
+	r.Use(s.observe, eventStreams, clientCertificates)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	r.Get("/readyz", s.ready)
 	if s.Gatherer != nil {

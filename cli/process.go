@@ -147,7 +147,8 @@ func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) er
 	srv.Mount = openaiapi.New(srv).Routes
 	stop := srv.StartSweep(ctx)
 	defer stop()
-	api := func(ctx context.Context) error { return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), p.logger) }
+	tlsConfig, _ := p.cfg.tlsConfig() // checked by validate
+	api := func(ctx context.Context) error { return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), tlsConfig, p.logger) }
 	if metricsOnAPI(p.cfg) {
 		return api(ctx)
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -163,13 +164,19 @@ func defaultHTTPLimits() httpLimits {
 	return httpLimits{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second, Idle: 2 * time.Minute, Shutdown: 10 * time.Second}
 }
 
-// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully:
+// over TLS when tlsConfig is not nil.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	logger.Info("API listening", "url", "http://"+ln.Addr().String(), "docs", "http://"+ln.Addr().String()+"/docs")
+	scheme := "http"
+	if tlsConfig != nil {
+		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	logger.Info("listening", "url", url, "docs", url+"/docs", "client_certificates", tlsConfig != nil && tlsConfig.ClientCAs != nil)
 	return serveListener(ctx, ln, h, defaultHTTPLimits())
 }
 
