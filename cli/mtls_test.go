@@ -49,7 +49,9 @@ func TestDevMutualTLS(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, []string{"dev"}, func(k string) string { return env[k] }, io.Discard, &testWriter{t: t}) }()
+	go func() {
+		done <- Run(ctx, []string{"dev"}, func(k string) string { return env[k] }, io.Discard, &testWriter{t: t})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
