@@ -170,6 +170,7 @@ func (s *Server) Register(api huma.API) {
 	s.registerStats(api)
 	s.registerSchedules(api)
 	s.registerKeys(api)
+	s.registerBudget(api)
 	s.registerEvents(api)
 	describeCommonProblems(api.OpenAPI())
 }

@@ -129,6 +129,14 @@ func newAPI(cfg config, st *store.Store, tc client.Client, catalog *definitions.
 		Metrics: metrics, Tracer: tp, Logger: logger, PublicURL: cfg.PublicURL,
 	}
 	srv.RateLimits, _ = cfg.rateLimits() // checked by validate
+	reg.MustRegister(telemetry.NewBudgetCollector(func(ctx context.Context) ([]telemetry.BudgetReading, error) {
+		budgets, err := st.ListBudgets(ctx)
+		readings := make([]telemetry.BudgetReading, 0, len(budgets))
+		for _, b := range budgets {
+			readings = append(readings, telemetry.BudgetReading{Tenant: b.TenantID, MonthlyUSD: *b.MonthlyUSD, SpentUSD: b.SpentUSD, ReservedUSD: b.ReservedUSD})
+		}
+		return readings, err
+	}))
 	if metricsOnAPI(cfg) {
 		srv.Gatherer = reg
 	}
