@@ -27,7 +27,7 @@ type testBundle struct {
 
 // setup starts a hub on a new database, with subscriber channels of buffer events, and waits
 // until it listens. It stops when the test ends.
-func setup(t *testing.T, buffer int) *testBundle {
+func setup(t testing.TB, buffer int) *testBundle {
 	t.Helper()
 	dbURL := storetest.NewDB(t)
 	pool, err := store.Connect(t.Context(), dbURL)
@@ -48,7 +48,7 @@ func setup(t *testing.T, buffer int) *testBundle {
 }
 
 // waitListening waits until the hub has started listening n times.
-func (b *testBundle) waitListening(t *testing.T, n int64) {
+func (b *testBundle) waitListening(t testing.TB, n int64) {
 	t.Helper()
 	require.Eventually(t, func() bool { return b.hub.listens.Load() >= n }, 10*time.Second, 10*time.Millisecond)
 }
@@ -67,7 +67,7 @@ func (b *testBundle) settle(t *testing.T) {
 }
 
 // task creates a task of tenant; its "created" event is its first.
-func (b *testBundle) task(t *testing.T, tenant string) uuid.UUID {
+func (b *testBundle) task(t testing.TB, tenant string) uuid.UUID {
 	t.Helper()
 	task, _, err := b.store.CreateTask(t.Context(), store.NewTask{TenantID: tenant, Type: "summarize", Input: []byte(`{}`), Model: "mock", Actor: "test"})
 	require.NoError(t, err)
