@@ -17,7 +17,9 @@ func TestEventsAreAnnouncedWhenTheirTransactionCommits(t *testing.T) {
 	notices := make(chan store.EventNotice, 10)
 	listening := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- b.store.ListenEvents(ctx, func() { close(listening) }, func(n store.EventNotice) { notices <- n }) }()
+	go func() {
+		done <- b.store.ListenEvents(ctx, func() { close(listening) }, func(n store.EventNotice) { notices <- n })
+	}()
 	<-listening
 
 	// A notice of a transaction rolled back is never heard: the first one heard is the next.
