@@ -207,7 +207,9 @@ func (h *Hub) listening() {
 	if len(tenants) == 0 || highest == 0 {
 		return
 	}
-	missed, err := h.store.TasksWithEventsAfter(context.Background(), tenants, highest)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	missed, err := h.store.TasksWithEventsAfter(ctx, tenants, highest)
 	if err != nil {
 		h.logger.Warn("look for tasks with events missed while the event listener was down", "error", err)
 		return
