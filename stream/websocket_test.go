@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/troupe-dev/troupe/api"
 	"github.com/troupe-dev/troupe/store"
 )
 
@@ -184,4 +185,36 @@ func TestWebSocketClosesWhenTheServerStops(t *testing.T) {
 	var ce websocket.CloseError
 	require.True(t, errors.As(err, &ce), "%v", err)
 	require.Equal(t, websocket.StatusGoingAway, ce.Code)
+}
+
+func TestWebSocketTakesTheAPIsKeys(t *testing.T) {
+	t.Parallel()
+	b := setup(t, defaultBuffer)
+	srv := &api.Server{Store: b.store, RequireAuth: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	web := httptest.NewServer(&WebSocket{Hub: b.hub, Authenticate: srv.AuthenticateReader, Logger: srv.Logger})
+	t.Cleanup(web.Close)
+	url := "ws" + strings.TrimPrefix(web.URL, "http") + "/v1/ws"
+	key, k, err := b.store.CreateAPIKey(t.Context(), store.NewAPIKey{TenantID: "acme", Role: store.RoleReader, Name: "watcher"})
+	require.NoError(t, err)
+	mine, theirs := b.task(t, "acme"), b.task(t, "globex")
+
+	for _, bad := range []string{"", "?access_token=nope"} {
+		_, resp, err := websocket.Dial(t.Context(), url+bad, nil)
+		require.Error(t, err)
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, bad)
+	}
+
+	// A reader key may watch its tenant's tasks, and only those.
+	conn := dial(t, web, "", "?access_token="+key)
+	write(t, conn, ClientMessage{Type: "subscribe", TaskID: theirs.String()})
+	require.Equal(t, http.StatusNotFound, next(t, conn).Status)
+	write(t, conn, ClientMessage{Type: "subscribe", TaskID: mine.String()})
+	require.Equal(t, "subscribed", next(t, conn).Type)
+	require.Equal(t, "created", next(t, conn).Kind)
+
+	// Once the key is revoked, it subscribes to nothing more.
+	require.NoError(t, b.store.RevokeAPIKey(t.Context(), "acme", k.ID))
+	write(t, conn, ClientMessage{Type: "subscribe", All: true})
+	m := next(t, conn)
+	require.Equal(t, http.StatusUnauthorized, m.Status, m.Message)
 }
