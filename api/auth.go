@@ -127,6 +127,17 @@ func (s *Server) certificatePrincipal(ctx context.Context, operation string) (pr
 	return principal{Tenant: id.Tenant, Actor: "cert:" + id.Name, Role: id.Role}, true, nil
 }
 
+// AuthenticateReader is Authenticate for an operation that changes nothing,
+// returning the caller's tenant: the check of routes outside the API's
+// operations that only read, such as the WebSocket of stream.
+func (s *Server) AuthenticateReader(ctx context.Context, authorization, operation string) (string, error) {
+	ctx, err := s.Authenticate(ctx, authorization, operation, false)
+	if err != nil {
+		return "", err
+	}
+	return who(ctx).Tenant, nil
+}
+
 // readOnly says whether an operation changes nothing: every GET, and the
 // validation of a posted YAML.
 func readOnly(op *huma.Operation) bool {

@@ -1795,7 +1795,7 @@ type ClientInterface interface {
 
 	// StreamTaskEvents Stream a task's events
 	//
-	// Server-sent events, one per event-log entry, until the task ends (or the server shuts down). Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
+	// Server-sent events, one per event-log entry, pushed as they are written, until the task ends (or the server shuts down); a comment keeps an idle stream open. Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
 	//
 	// Corresponds with GET /v1/tasks/{id}/events/stream (the `StreamTaskEvents` operationId).
 	StreamTaskEvents(ctx context.Context, id openapi_types.UUID, params *StreamTaskEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2455,7 +2455,7 @@ func (c *Client) ListTaskEvents(ctx context.Context, id openapi_types.UUID, para
 
 // StreamTaskEvents Stream a task's events
 //
-// Server-sent events, one per event-log entry, until the task ends (or the server shuts down). Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
+// Server-sent events, one per event-log entry, pushed as they are written, until the task ends (or the server shuts down); a comment keeps an idle stream open. Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
 //
 // Corresponds with GET /v1/tasks/{id}/events/stream (the `StreamTaskEvents` operationId).
 func (c *Client) StreamTaskEvents(ctx context.Context, id openapi_types.UUID, params *StreamTaskEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4853,7 +4853,7 @@ type ClientWithResponsesInterface interface {
 
 	// StreamTaskEventsWithResponse Stream a task's events
 	//
-	// Server-sent events, one per event-log entry, until the task ends (or the server shuts down). Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
+	// Server-sent events, one per event-log entry, pushed as they are written, until the task ends (or the server shuts down); a comment keeps an idle stream open. Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9336,7 +9336,7 @@ func (c *ClientWithResponses) ListTaskEventsWithResponse(ctx context.Context, id
 
 // StreamTaskEventsWithResponse Stream a task's events
 //
-// Server-sent events, one per event-log entry, until the task ends (or the server shuts down). Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
+// Server-sent events, one per event-log entry, pushed as they are written, until the task ends (or the server shuts down); a comment keeps an idle stream open. Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
 //
 // Returns a wrapper object for the known response body format(s).
 //
