@@ -58,7 +58,8 @@ type CallResult struct {
 }
 
 // CallLLM sends one chat completion request, the conversation loaded from
-// Postgres. It heartbeats while the provider works, so a cancellation of the
+// Postgres, with the model a retry chose for its workflow if there is one
+// (store.ModelOverride). It heartbeats while the provider works, so a cancellation of the
 // workflow reaches it and aborts the HTTP request. It does not record a
 // successful answer: the workflow records it with RecordLLMCall, so a failed
 // write can never make Temporal pay for the same answer twice. A failed
@@ -71,6 +72,12 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 	var err error
 	if req.Messages, err = a.conversation(ctx, in.TaskID, in.Conversation); err != nil {
 		return CallResult{}, err
+	}
+	// A retry may have chosen another model for the step that failed.
+	if model, err := a.Store.ModelOverride(ctx, in.TaskID, info.WorkflowExecution.ID); err != nil {
+		return CallResult{}, err
+	} else if model != "" {
+		req.Model = model
 	}
 	callKey := fmt.Sprintf("%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
 	if err := a.reserveBudget(ctx, in.TaskID, req, callKey, info); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -50,12 +51,19 @@ func (s *Server) registerRetry(api huma.API) {
 		OperationID: "retryTask", Method: http.MethodPost, Path: "/v1/tasks/{id}/retry",
 		Summary: "Retry a task from the step that failed",
 		Description: "Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. " +
-			"The task goes back to running in a new run (see runs). The retry is audited (task_retried) with who asked. Answers 202; 409 for a task that has not ended or that completed.",
+			"The task goes back to running in a new run (see runs). With model, the LLM calls of the step that failed (its agent step, or the task's agent) use that model in the new run instead of their own. " +
+			"The retry is audited (task_retried) with who asked and the model. Answers 202; 409 for a task that has not ended or that completed, or a run reported from outside.",
 		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"}, Errors: problems(http.StatusNotFound, http.StatusConflict),
 	}, s.retryTask)
 }
 
-func (s *Server) retryTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
+// RetryTaskInput is the request of retryTask.
+type RetryTaskInput struct {
+	TaskIDInput
+	Model string `query:"model" maxLength:"200" doc:"A model for the step that failed to use in the new run (e.g. a stronger one), instead of its own." example:"gpt-4o"`
+}
+
+func (s *Server) retryTask(ctx context.Context, in *RetryTaskInput) (*TaskOutput, error) {
 	if err := s.allowStart(who(ctx)); err != nil {
 		return nil, err
 	}
@@ -76,7 +84,14 @@ func (s *Server) retryTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, e
 		return nil, s.fail(ctx, "task "+in.ID, err)
 	}
 	meta := map[string]string{"run_id": t.RunID, "reset_event_id": fmt.Sprint(point.eventID), "failed": point.failed}
+	if in.Model != "" {
+		meta["model"] = in.Model
+	}
 	err = s.deliver(ctx, t, "task_retried", meta, func(ctx context.Context, t store.Task) error {
+		// Before the reset: the new run's first call may come at once.
+		if err := s.Store.SetModelOverride(ctx, t.ID, point.workflowID(t), in.Model); err != nil {
+			return err
+		}
 		resp, err := s.Temporal.ResetWorkflowExecution(ctx, &workflowservice.ResetWorkflowExecutionRequest{
 			Namespace:                 s.Namespace,
 			WorkflowExecution:         &common.WorkflowExecution{WorkflowId: t.WorkflowID, RunId: t.RunID},
@@ -100,7 +115,16 @@ func (s *Server) retryTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, e
 // resetTarget is where a retry resets a task's workflow to.
 type resetTarget struct {
 	eventID int64  // the WorkflowTaskCompleted event
-	failed  string // what failed: "activity CallLLM", "child task-x/two", "cancel requested", ...
+	failed  string // what failed: "activity CallLLM", "step task-x/two", "cancel requested", ...
+}
+
+// workflowID is the workflow whose LLM calls make the step that failed: the
+// agent step's child workflow, or else the task's own.
+func (r resetTarget) workflowID(t store.Task) string {
+	if child, ok := strings.CutPrefix(r.failed, "step "); ok {
+		return child
+	}
+	return t.WorkflowID
 }
 
 // resetPoint finds, in the history of the task's run, the last workflow task completed

@@ -35,8 +35,8 @@ Usage:
   troupe show ID [--json]             a task as a tree: steps, LLM and tool calls, output
   troupe follow ID                    print a running task's events until it ends
   troupe cancel ID                    cancel a task
-  troupe retry ID                     run a failed, canceled or timed-out task again
-                                      from the step that failed
+  troupe retry ID [--model M]         run a failed, canceled or timed-out task again
+                                      from the step that failed (with model M for it)
   troupe signal ID NAME [--data JSON] send a signal, e.g. an approval
   troupe schedules list|show ID|pause ID|resume ID|trigger ID|delete ID [--json]
   troupe schedules create --id ID --type T [--input JSON] (--cron EXPR | --every DUR)

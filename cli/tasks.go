@@ -165,12 +165,26 @@ func runCancel(ctx context.Context, cfg config, args []string, stdout io.Writer)
 // runRetry restarts a failed, canceled or timed-out task from the step that
 // failed: `troupe retry ID`.
 func runRetry(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
-	id, asJSON, err := idArg("retry", args)
+	const usage = "usage: troupe retry ID [--model MODEL] [--json]"
+	var model string
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--model" && i+1 < len(args) {
+			model, i = args[i+1], i+1
+			continue
+		}
+		rest = append(rest, args[i])
+	}
+	id, asJSON, err := idArg("retry", rest)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w\n%s", err, usage)
+	}
+	path := "/v1/tasks/" + id + "/retry"
+	if model != "" {
+		path += "?model=" + url.QueryEscape(model)
 	}
 	var task api.Task
-	if err := newAPIClient(cfg, 30*time.Second).do(ctx, http.MethodPost, "/v1/tasks/"+id+"/retry", nil, &task); err != nil {
+	if err := newAPIClient(cfg, 30*time.Second).do(ctx, http.MethodPost, path, nil, &task); err != nil {
 		return err
 	}
 	if asJSON {

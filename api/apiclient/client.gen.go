@@ -1459,6 +1459,12 @@ type ListTaskLogsParams struct {
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// RetryTaskParams defines parameters for RetryTask.
+type RetryTaskParams struct {
+	// Model A model for the step that failed to use in the new run (e.g. a stronger one), instead of its own.
+	Model *string `form:"model,omitempty" json:"model,omitempty"`
+}
+
 // SignalTaskJSONBody defines parameters for SignalTask.
 type SignalTaskJSONBody map[string]interface{}
 
@@ -1816,10 +1822,10 @@ type ClientInterface interface {
 
 	// RetryTask Retry a task from the step that failed
 	//
-	// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). The retry is audited (task_retried) with who asked. Answers 202; 409 for a task that has not ended or that completed.
+	// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). With model, the LLM calls of the step that failed (its agent step, or the task's agent) use that model in the new run instead of their own. The retry is audited (task_retried) with who asked and the model. Answers 202; 409 for a task that has not ended or that completed, or a run reported from outside.
 	//
 	// Corresponds with POST /v1/tasks/{id}/retry (the `RetryTask` operationId).
-	RetryTask(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RetryTask(ctx context.Context, id openapi_types.UUID, params *RetryTaskParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignalTaskWithBody Send a signal to a task
 	//
@@ -2506,11 +2512,11 @@ func (c *Client) ListTaskLogs(ctx context.Context, id openapi_types.UUID, params
 
 // RetryTask Retry a task from the step that failed
 //
-// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). The retry is audited (task_retried) with who asked. Answers 202; 409 for a task that has not ended or that completed.
+// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). With model, the LLM calls of the step that failed (its agent step, or the task's agent) use that model in the new run instead of their own. The retry is audited (task_retried) with who asked and the model. Answers 202; 409 for a task that has not ended or that completed, or a run reported from outside.
 //
 // Corresponds with POST /v1/tasks/{id}/retry (the `RetryTask` operationId).
-func (c *Client) RetryTask(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRetryTaskRequest(c.Server, id)
+func (c *Client) RetryTask(ctx context.Context, id openapi_types.UUID, params *RetryTaskParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRetryTaskRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4159,7 +4165,7 @@ func NewListTaskLogsRequest(server string, id openapi_types.UUID, params *ListTa
 }
 
 // NewRetryTaskRequest constructs an http.Request for the RetryTask method
-func NewRetryTaskRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+func NewRetryTaskRequest(server string, id openapi_types.UUID, params *RetryTaskParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4182,6 +4188,33 @@ func NewRetryTaskRequest(server string, id openapi_types.UUID) (*http.Request, e
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Model != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "model", *params.Model, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
@@ -4880,12 +4913,12 @@ type ClientWithResponsesInterface interface {
 
 	// RetryTaskWithResponse Retry a task from the step that failed
 	//
-	// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). The retry is audited (task_retried) with who asked. Answers 202; 409 for a task that has not ended or that completed.
+	// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). With model, the LLM calls of the step that failed (its agent step, or the task's agent) use that model in the new run instead of their own. The retry is audited (task_retried) with who asked and the model. Answers 202; 409 for a task that has not ended or that completed, or a run reported from outside.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/tasks/{id}/retry (the `RetryTask` operationId).
-	RetryTaskWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*RetryTaskResponse, error)
+	RetryTaskWithResponse(ctx context.Context, id openapi_types.UUID, params *RetryTaskParams, reqEditors ...RequestEditorFn) (*RetryTaskResponse, error)
 
 	// SignalTaskWithBodyWithResponse Send a signal to a task
 	//
@@ -9381,13 +9414,13 @@ func (c *ClientWithResponses) ListTaskLogsWithResponse(ctx context.Context, id o
 
 // RetryTaskWithResponse Retry a task from the step that failed
 //
-// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). The retry is audited (task_retried) with who asked. Answers 202; 409 for a task that has not ended or that completed.
+// Restarts a failed, canceled or timed-out task from the step that failed: its workflow is reset to the last workflow task completed before that step, so the steps that completed, and their LLM calls, are kept and not paid again. The task goes back to running in a new run (see runs). With model, the LLM calls of the step that failed (its agent step, or the task's agent) use that model in the new run instead of their own. The retry is audited (task_retried) with who asked and the model. Answers 202; 409 for a task that has not ended or that completed, or a run reported from outside.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/tasks/{id}/retry (the `RetryTask` operationId).
-func (c *ClientWithResponses) RetryTaskWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*RetryTaskResponse, error) {
-	rsp, err := c.RetryTask(ctx, id, reqEditors...)
+func (c *ClientWithResponses) RetryTaskWithResponse(ctx context.Context, id openapi_types.UUID, params *RetryTaskParams, reqEditors ...RequestEditorFn) (*RetryTaskResponse, error) {
+	rsp, err := c.RetryTask(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
