@@ -18,7 +18,9 @@ import (
 
 // chatModel is the LLM the activities talk to.
 type chatModel interface {
-	Chat(ctx context.Context, req llm.Request) (llm.Response, error)
+	// ChatStream answers req, passing the content to onDelta as it is
+	// written.
+	ChatStream(ctx context.Context, req llm.Request, onDelta llm.DeltaFunc) (llm.Response, error)
 	// Provider names the provider of a model, for calls that failed.
 	Provider(model string) string
 }
@@ -57,7 +59,9 @@ type CallResult struct {
 }
 
 // CallLLM sends one chat completion request, the conversation loaded from
-// Postgres. It heartbeats while the provider works, so a cancellation of the
+// Postgres, and streams the answer: its text is written as it arrives into
+// llm.delta events of the task (see Delta), coalesced and off the read
+// loop. It heartbeats while the provider works, so a cancellation of the
 // workflow reaches it and aborts the HTTP request. It does not record a
 // successful answer: the workflow records it with RecordLLMCall, so a failed
 // write can never make Temporal pay for the same answer twice. A failed
@@ -71,12 +75,15 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 	if req.Messages, err = a.conversation(ctx, in.TaskID, in.Conversation); err != nil {
 		return CallResult{}, err
 	}
+	callKey := fmt.Sprintf("%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
+	deltas := newDeltaWriter(a.Store, in.TaskID, Delta{CallKey: callKey, Attempt: int(info.Attempt), SubtaskID: in.SubtaskID}, activity.GetLogger(ctx))
 	stop := heartbeat(ctx)
 	started := a.now()
-	resp, err := a.LLM.Chat(ctx, req)
+	resp, err := a.LLM.ChatStream(ctx, req, deltas.add)
 	stop()
 	latency := a.now().Sub(started)
-	callKey := fmt.Sprintf("%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
+	// The rest of a canceled call's text is not written: the task ends.
+	deltas.close(ctx.Err() == nil)
 	if err != nil {
 		a.recordFailedCall(ctx, in, req, callKey, int(info.Attempt), latency, err)
 		return CallResult{}, classify(ctx, err)
