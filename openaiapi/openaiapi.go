@@ -20,13 +20,19 @@ import (
 // Handler serves the OpenAI-compatible routes for an API server.
 type Handler struct {
 	api *api.Server
+	// Events follows a task's events, so that a streamed completion sends
+	// the answer as it is written; nil sends it whole at the end.
+	Events Events
 	// poll is how often a completion reads its task until it ends.
 	poll time.Duration
+	// keepAlive is how long a streamed completion may stay silent.
+	keepAlive time.Duration
 }
 
-// New returns the OpenAI-compatible routes of s.
+// New returns the OpenAI-compatible routes of s; set Events to stream
+// answers as they are written.
 func New(s *api.Server) *Handler {
-	return &Handler{api: s, poll: 200 * time.Millisecond}
+	return &Handler{api: s, poll: 200 * time.Millisecond, keepAlive: keepAliveEvery}
 }
 
 // Routes adds the routes to r (set it as api.Server.Mount).
