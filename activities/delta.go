@@ -13,9 +13,11 @@ import (
 // is written.
 const DeltaKind = "llm.delta"
 
-// Coalescing of deltas: an llm.delta event is written once deltaInterval
-// has passed since its first piece arrived, or once it holds deltaChars
-// bytes, whichever comes first; the rest when the call ends.
+// Coalescing of deltas: at most one llm.delta event is written per
+// deltaInterval, unless deltaChars bytes are waiting; the first piece of
+// an answer (and one after a pause) is written at once, so that the time
+// to first token is the provider's plus a write. The rest is written when
+// the call ends.
 const (
 	deltaInterval = 100 * time.Millisecond
 	deltaChars    = 200
@@ -58,10 +60,12 @@ type deltaWriter struct {
 	taskID uuid.UUID
 	base   Delta
 	log    warner
+	every  time.Duration // deltaInterval, but in tests
 
 	mu      sync.Mutex
 	pending []byte
-	since   time.Time // when the first byte of pending arrived
+	last    time.Time // when the last write ended
+	failed  bool      // whether it failed
 	seq     int
 
 	signal chan struct{} // pending changed
@@ -69,10 +73,12 @@ type deltaWriter struct {
 	done   chan struct{}
 }
 
-// newDeltaWriter starts writing the deltas of base's call attempt for task.
-func newDeltaWriter(st eventAppender, taskID uuid.UUID, base Delta, log warner) *deltaWriter {
+// newDeltaWriter starts writing the deltas of base's call attempt for
+// task, at most one event per every (deltaInterval) unless deltaChars are
+// waiting.
+func newDeltaWriter(st eventAppender, taskID uuid.UUID, base Delta, log warner, every time.Duration) *deltaWriter {
 	w := &deltaWriter{
-		store: st, taskID: taskID, base: base, log: log,
+		store: st, taskID: taskID, base: base, log: log, every: every,
 		signal: make(chan struct{}, 1), stop: make(chan bool, 1), done: make(chan struct{}),
 	}
 	go w.run()
@@ -86,9 +92,6 @@ func (w *deltaWriter) add(text string) {
 		return
 	}
 	w.mu.Lock()
-	if len(w.pending) == 0 {
-		w.since = time.Now()
-	}
 	w.pending = append(w.pending, text...)
 	w.mu.Unlock()
 	select {
@@ -104,20 +107,21 @@ func (w *deltaWriter) close(flush bool) {
 	<-w.done
 }
 
-// run writes an event whenever the pending text is old or long enough,
-// until close.
+// run writes an event whenever text is pending and every has
+// passed since the last write, or deltaChars bytes are pending (after a
+// failed write, only the former), until close.
 func (w *deltaWriter) run() {
 	defer close(w.done)
 	ctx := context.Background()
 	for {
 		w.mu.Lock()
-		n, since := len(w.pending), w.since
+		n, last, failed := len(w.pending), w.last, w.failed
 		w.mu.Unlock()
 		var timer *time.Timer
 		var timeout <-chan time.Time
 		if n > 0 {
-			wait := time.Until(since.Add(deltaInterval))
-			if n >= deltaChars || wait <= 0 {
+			wait := time.Until(last.Add(w.every))
+			if n >= deltaChars && !failed || wait <= 0 {
 				w.write(ctx)
 				continue
 			}
@@ -140,8 +144,7 @@ func (w *deltaWriter) run() {
 }
 
 // write writes the pending text as the next event. On failure the text
-// goes back in front of what came since, and the next write waits
-// deltaInterval from now.
+// goes back in front of what came since, to be written with it.
 func (w *deltaWriter) write(ctx context.Context) {
 	w.mu.Lock()
 	text := w.pending
@@ -158,10 +161,10 @@ func (w *deltaWriter) write(ctx context.Context) {
 	err := w.store.AppendEvent(wctx, w.taskID, DeltaKind, fmt.Sprintf("%s:%s:%d:%d", DeltaKind, d.CallKey, d.Attempt, seq), d)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.last, w.failed = time.Now(), err != nil
 	if err != nil {
 		w.log.Warn("write llm.delta event", "task_id", w.taskID, "call_key", d.CallKey, "attempt", d.Attempt, "seq", seq, "error", err)
 		w.pending = append(text, w.pending...)
-		w.since = time.Now()
 		return
 	}
 	w.seq++

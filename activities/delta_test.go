@@ -92,7 +92,7 @@ func (s slowStore) AppendEvent(ctx context.Context, taskID uuid.UUID, kind, dedu
 func TestDeltaWriterDoesNotWaitForASlowStore(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	w := newDeltaWriter(slowStore{b.acts.Store, 150 * time.Millisecond}, b.task.ID, Delta{CallKey: "k", Attempt: 1}, discard{})
+	w := newDeltaWriter(slowStore{b.acts.Store, 150 * time.Millisecond}, b.task.ID, Delta{CallKey: "k", Attempt: 1}, discard{}, deltaInterval)
 	var want strings.Builder
 	start := time.Now()
 	for i := range 400 {
@@ -112,9 +112,8 @@ func TestDeltasOfAnotherAttemptAreKeptApart(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	for _, attempt := range []int{1, 2} {
-		w := newDeltaWriter(b.acts.Store, b.task.ID, Delta{CallKey: "k", Attempt: attempt}, discard{})
-		w.add("attempt ")
-		w.add(string(rune('0' + attempt)))
+		w := newDeltaWriter(b.acts.Store, b.task.ID, Delta{CallKey: "k", Attempt: attempt}, discard{}, deltaInterval)
+		w.add("attempt " + string(rune('0'+attempt)))
 		w.close(true)
 	}
 	ds := deltas(t, b.acts.Store, b.task.ID)
@@ -122,15 +121,20 @@ func TestDeltasOfAnotherAttemptAreKeptApart(t *testing.T) {
 	require.Equal(t, Delta{CallKey: "k", Attempt: 1, Text: "attempt 1"}, ds[0])
 	require.Equal(t, Delta{CallKey: "k", Attempt: 2, Text: "attempt 2"}, ds[1], "the retry's seq 0 is not taken for the first attempt's")
 
-	w := newDeltaWriter(b.acts.Store, b.task.ID, Delta{CallKey: "k", Attempt: 2}, discard{})
+	w := newDeltaWriter(b.acts.Store, b.task.ID, Delta{CallKey: "k", Attempt: 2}, discard{}, deltaInterval)
 	w.add("attempt 2")
 	w.close(true)
 	require.Len(t, deltas(t, b.acts.Store, b.task.ID), 2, "the same attempt written again (a retried write) is kept once")
 
-	w = newDeltaWriter(b.acts.Store, b.task.ID, Delta{CallKey: "k", Attempt: 3}, discard{})
-	w.add("aborted")
+	w = newDeltaWriter(b.acts.Store, b.task.ID, Delta{CallKey: "k", Attempt: 3}, discard{}, time.Minute)
+	w.add("written at once")
+	require.Eventually(t, func() bool { return len(deltas(t, b.acts.Store, b.task.ID)) == 3 }, 5*time.Second, 10*time.Millisecond,
+		"the first piece is written at once")
+	w.add(", the rest a minute later")
 	w.close(false)
-	require.Len(t, deltas(t, b.acts.Store, b.task.ID), 2, "a canceled call's rest is not written")
+	ds = deltas(t, b.acts.Store, b.task.ID)
+	require.Len(t, ds, 3, "a canceled call's rest is not written")
+	require.Equal(t, "written at once", ds[2].Text)
 }
 
 // discard is a logger that drops everything.

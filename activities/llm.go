@@ -76,7 +76,7 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 		return CallResult{}, err
 	}
 	callKey := fmt.Sprintf("%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
-	deltas := newDeltaWriter(a.Store, in.TaskID, Delta{CallKey: callKey, Attempt: int(info.Attempt), SubtaskID: in.SubtaskID}, activity.GetLogger(ctx))
+	deltas := newDeltaWriter(a.Store, in.TaskID, Delta{CallKey: callKey, Attempt: int(info.Attempt), SubtaskID: in.SubtaskID}, activity.GetLogger(ctx), deltaInterval)
 	stop := heartbeat(ctx)
 	started := a.now()
 	resp, err := a.LLM.ChatStream(ctx, req, deltas.add)
