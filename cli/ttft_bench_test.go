@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/troupe-dev/troupe/llm"
+	"github.com/troupe-dev/troupe/llm/llmtest"
+)
+
+// BenchmarkTimeToFirstToken measures, one task at a time, the time from
+// submitting a chat task (POST /v1/tasks) to its first llm.delta event at
+// an SSE client (GET /v1/tasks/{id}/events/stream), against the fake
+// provider's own time to first token (its first content chunk, fakeLatency
+// after the request, read with troupe's client), measured in the same run,
+// and reports what troupe adds (p50, p99) and the ratio of the medians.
+//
+//	go test -run '^$' -bench BenchmarkTimeToFirstToken -benchtime 50x ./cli/
+func BenchmarkTimeToFirstToken(b *testing.B) {
+	fake := llmtest.NewServer(b, func(int, llm.Request) llmtest.Reply {
+		return llmtest.Reply{Content: "The first token, then more of them.", InputTokens: 50, OutputTokens: 9,
+			Delay: fakeLatency, ChunkDelay: 10 * time.Millisecond}
+	})
+	s := startDev(b, fake, nil)
+	provider := providerTimeToFirstToken(b, fake)
+	var ttft []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		var task taskJSON
+		t0 := time.Now()
+		require.Equal(b, http.StatusCreated, s.call(b, http.MethodPost, "/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "hello"}}, nil, &task))
+		events, stop := s.openEvents(b, task.ID, 0)
+		_, _, ok := nextDelta(b, events)
+		ttft = append(ttft, time.Since(t0))
+		stop()
+		require.True(b, ok, "an llm.delta")
+		s.waitFor(b, task.ID, "completed", "failed")
+	}
+	b.StopTimer()
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(provider), "provider-ttft-ms")
+	b.ReportMetric(ms(pct(ttft, 50)), "ttft-p50-ms")
+	b.ReportMetric(ms(pct(ttft, 99)), "ttft-p99-ms")
+	b.ReportMetric(ms(pct(ttft, 50)-provider), "added-p50-ms")
+	b.ReportMetric(ms(pct(ttft, 99)-provider), "added-p99-ms")
+	b.ReportMetric(float64(pct(ttft, 50))/float64(provider), "ttft/provider")
+	b.ReportMetric(0, "ns/op")
+}
+
+// providerTimeToFirstToken is the median time from a streamed request to
+// the fake to its first content piece, with troupe's OpenAI client.
+func providerTimeToFirstToken(b *testing.B, fake *llmtest.Server) time.Duration {
+	c := llm.NewOpenAI(llm.OpenAIConfig{APIKey: "k", BaseURL: fake.URL})
+	var ds []time.Duration
+	for range 20 {
+		t0 := time.Now()
+		var first time.Duration
+		_, err := c.ChatStream(context.Background(), llm.Request{Model: "gpt-4o-mini", Messages: []llm.Message{{Role: "user", Content: "hi"}}}, func(string) {
+			if first == 0 {
+				first = time.Since(t0)
+			}
+		})
+		require.NoError(b, err)
+		ds = append(ds, first)
+	}
+	return pct(ds, 50)
+}
