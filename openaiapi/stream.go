@@ -52,12 +52,9 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rc *http.Re
 	id := uuid.MustParse(c.id)
 	var answer answerText
 	if h.Events != nil {
-		if err := h.follow(ctx, w, rc, id, &answer, !strings.HasPrefix(c.model, workflowPrefix), func(text string) {
+		h.follow(ctx, w, rc, id, &answer, !strings.HasPrefix(c.model, workflowPrefix), func(text string) {
 			send(c.chunk(choice{Delta: &delta{Content: text}}))
-		}); err != nil {
-			fail(err)
-			return
-		}
+		})
 	}
 	t, err := h.wait(ctx, r, id)
 	if err != nil {
@@ -81,15 +78,18 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rc *http.Re
 // away or the server's shutting down (the caller's wait tells which),
 // passing the new text of its llm.delta events to sendText when streamText,
 // and writing a keep-alive comment when the stream has been silent for
-// keepAlive.
-func (h *Handler) follow(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, id uuid.UUID, answer *answerText, streamText bool, sendText func(string)) error {
+// keepAlive. When the events cannot be followed, it logs why and returns:
+// the answer then comes whole.
+func (h *Handler) follow(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, id uuid.UUID, answer *answerText, streamText bool, sendText func(string)) {
 	t, err := h.api.ReadTask(ctx, id)
 	if err != nil {
-		return err
+		h.api.Logger.WarnContext(ctx, "follow the events of a streamed completion", "task_id", id, "error", err)
+		return
 	}
 	events, err := h.Events.Subscribe(ctx, t.TenantID, id, 0)
 	if err != nil {
-		return err
+		h.api.Logger.WarnContext(ctx, "follow the events of a streamed completion", "task_id", id, "error", err)
+		return
 	}
 	idle := time.NewTimer(h.keepAlive)
 	defer idle.Stop()
@@ -97,7 +97,7 @@ func (h *Handler) follow(ctx context.Context, w http.ResponseWriter, rc *http.Re
 		select {
 		case e, ok := <-events:
 			if !ok {
-				return nil
+				return
 			}
 			if e.Kind != activities.DeltaKind || !streamText {
 				continue
@@ -116,9 +116,9 @@ func (h *Handler) follow(ctx context.Context, w http.ResponseWriter, rc *http.Re
 			_ = rc.Flush()
 			idle.Reset(h.keepAlive)
 		case <-ctx.Done():
-			return nil
+			return
 		case <-api.ShuttingDown(ctx):
-			return nil
+			return
 		}
 	}
 }
