@@ -2,6 +2,7 @@ package llm_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -160,4 +161,19 @@ func TestMockChatStream(t *testing.T) {
 	var lerr *llm.Error
 	require.ErrorAs(t, err, &lerr)
 	require.Equal(t, "not_configured", lerr.Kind())
+}
+
+func TestOpenAIChatStreamOutputSchema(t *testing.T) {
+	t.Parallel()
+	client, srv := setup(t, func(int, llm.Request) llmtest.Reply {
+		return llmtest.Reply{Content: `{"answer":"yes, streamed"}`, InputTokens: 1, OutputTokens: 1}
+	})
+	req := userRequest("gpt-4.1", "Well?")
+	req.OutputSchema = json.RawMessage(`{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"],"additionalProperties":false}`)
+	var deltas collector
+	resp, err := client.ChatStream(t.Context(), req, deltas.add)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"answer":"yes, streamed"}`, resp.Content)
+	require.Equal(t, resp.Content, strings.Join(deltas.got(), ""))
+	require.JSONEq(t, string(req.OutputSchema), string(srv.Requests()[0].OutputSchema), "response_format json_schema is sent as without streaming")
 }
