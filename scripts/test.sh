@@ -30,6 +30,8 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
 fi
 # devserver tests start private clusters from the PostgreSQL binaries.
 ensure_pg_binaries
+# The OpenAI-compatible API is tested with the official Node SDK too.
+ensure_node_openai
 
 if [ $# -eq 0 ]; then set -- ./...; fi
 go test -count=1 -timeout 45m "$@"
