@@ -125,9 +125,11 @@ type Caller struct {
 	Role   string
 }
 
-// CallerOf returns the caller that Authenticate put in ctx.
-func CallerOf(ctx context.Context) Caller {
-	return Caller(who(ctx))
+// CallerOf returns the caller that Authenticate put in ctx, and whether
+// there is one.
+func CallerOf(ctx context.Context) (Caller, bool) {
+	p, ok := ctx.Value(principalKey{}).(principal)
+	return Caller(p), ok
 }
 
 // who returns the principal of the request behind ctx. Every operation runs

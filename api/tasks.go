@@ -54,6 +54,12 @@ type TaskLinks struct {
 	TemporalUI string `json:"temporal_ui,omitempty" doc:"The task's workflow in the Temporal Web UI."`
 }
 
+// TaskOf is task t as the API shows it in a list: without what it waits
+// for and its runs.
+func (s *Server) TaskOf(t store.Task) Task {
+	return s.task(t)
+}
+
 func (s *Server) task(t store.Task) Task {
 	out := Task{
 		ID: t.ID.String(), Type: t.Type, Status: t.Status, Input: t.Input, Output: t.Output, Error: t.Error,

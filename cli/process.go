@@ -6,11 +6,13 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.temporal.io/sdk/client"
 
+	"github.com/troupe-dev/troupe/console"
 	"github.com/troupe-dev/troupe/definitions"
 	"github.com/troupe-dev/troupe/openaiapi"
 	"github.com/troupe-dev/troupe/store"
@@ -143,7 +145,11 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) error {
 	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.tracer, p.logger)
 	srv.Tools = p.tools
-	srv.Mount = openaiapi.New(srv).Routes
+	openai, ui := openaiapi.New(srv), console.New(srv, nil)
+	srv.Mount = func(r chi.Router) {
+		openai.Routes(r)
+		ui.Routes(r)
+	}
 	stop := srv.StartSweep(ctx)
 	defer stop()
 	api := func(ctx context.Context) error { return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), p.logger) }
