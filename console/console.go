@@ -75,7 +75,9 @@ func New(s *api.Server, events Subscriber) *Console {
 // Unsafe methods are refused to cross-origin requests
 // (http.CrossOriginProtection), on top of the SameSite=Strict cookie.
 func (c *Console) Routes(r chi.Router) {
-	r.Get(Prefix, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix+"/", http.StatusMovedPermanently) })
+	r.Get(Prefix, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, Prefix+"/", http.StatusMovedPermanently)
+	})
 	r.Route(Prefix, func(r chi.Router) {
 		r.Use(c.csrf.Handler, securityHeaders)
 		r.Get("/assets/*", c.asset)
@@ -198,7 +200,7 @@ type view struct {
 	Caller api.Caller
 	// Login says whether the caller came with a key (and can log out).
 	Login bool
-	Data   any
+	Data  any
 }
 
 // CanChange says whether the caller may act (approve, cancel, run): not a reader.
