@@ -312,3 +312,38 @@ func TestTaskPageStreamsDeltasAndEnds(t *testing.T) {
 	code, _ := get(t, c, b.url+"/ui/tasks/"+other.String()+"/live")
 	require.Equal(t, http.StatusNotFound, code)
 }
+
+func TestTaskListStreamsNewRowsAndStatusChanges(t *testing.T) {
+	f := &feed{subs: make(chan subscription, 1)}
+	b := setup(t, f)
+	c := b.browser(t)
+	b.login(t, c, b.acmeAdmin)
+	code, body := get(t, c, b.url+"/ui/?type=chat")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `sse-connect="/ui/live?type=chat"`)
+
+	resp, err := c.Get(b.url + "/ui/live?type=chat")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	sub := <-f.subs
+	require.Equal(t, "acme", sub.tenant)
+	require.Equal(t, uuid.Nil, sub.task, "all the tenant's tasks")
+	created := func(typ string) uuid.UUID {
+		tk, _, err := b.store.CreateTask(t.Context(), store.NewTask{TenantID: "acme", Type: typ, Input: json.RawMessage(`{}`), Actor: "test"})
+		require.NoError(t, err)
+		sub.events <- store.Event{TaskID: tk.ID, Kind: "created"}
+		return tk.ID
+	}
+	chat, other := created("chat"), created("summarize")
+	require.NoError(t, b.store.FinishTask(t.Context(), chat, "", store.StatusCompleted, json.RawMessage(`{"text":"ok"}`), ""))
+	time.Sleep(100 * time.Millisecond) // a batch of its own
+	sub.events <- store.Event{TaskID: chat, Kind: "completed"}
+	close(sub.events)
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	stream := string(raw)
+	require.Contains(t, stream, "event: task-new\ndata: <tr id=\"task-"+chat.String()+"\"")
+	require.NotContains(t, stream, other.String(), "the filter shows no summarize task")
+	require.Contains(t, stream, "event: task-"+chat.String()+"\n")
+	require.Contains(t, stream, "s-completed")
+}

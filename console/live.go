@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 
 	"github.com/troupe-dev/troupe/api"
@@ -66,6 +67,21 @@ func (s *sseWriter) send(name, html string) error {
 	return s.rc.Flush()
 }
 
+// untilShutdown returns a context that also ends when the HTTP server starts
+// shutting down (see api.WithShutdown), as the API's event streams do:
+// a graceful shutdown does not wait for live pages.
+func untilShutdown(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-api.ShuttingDown(ctx):
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 // batches reads events from in and hands them on in batches: what arrived
 // within coalesce of the first. The returned channel closes when in does.
 func batches(ctx context.Context, in <-chan store.Event) <-chan []store.Event {
@@ -117,9 +133,10 @@ func batches(ctx context.Context, in <-chan store.Event) <-chan []store.Event {
 // that the page's filter shows (event "task-new", on a first page only).
 func (c *Console) tasksLive(w http.ResponseWriter, r *http.Request) error {
 	if c.events == nil {
-		return nil
+		return huma.Error404NotFound("this console has no live updates")
 	}
-	ctx := r.Context()
+	ctx, cancel := untilShutdown(r.Context())
+	defer cancel()
 	f := filterOf(r.URL.Query())
 	in, err := f.input()
 	if err != nil {
@@ -191,9 +208,10 @@ type stream struct {
 // and "done" once the task has ended, which closes the page's stream.
 func (c *Console) taskLive(w http.ResponseWriter, r *http.Request) error {
 	if c.events == nil {
-		return nil
+		return huma.Error404NotFound("this console has no live updates")
 	}
-	ctx := r.Context()
+	ctx, cancel := untilShutdown(r.Context())
+	defer cancel()
 	id, err := taskID(r)
 	if err != nil {
 		return err
