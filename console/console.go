@@ -15,6 +15,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -115,8 +117,8 @@ func securityHeaders(next http.Handler) http.Handler {
 // asset serves the embedded CSS and vendored scripts.
 func (c *Console) asset(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "*")
-	if strings.HasSuffix(name, "/") || strings.Contains(name, "..") {
-		http.NotFound(w, r)
+	if ext := path.Ext(name); (ext != ".css" && ext != ".js") || strings.Contains(name, "..") {
+		http.NotFound(w, r) // only the stylesheet and the scripts; no listings
 		return
 	}
 	w.Header().Set("Cache-Control", "no-cache")
@@ -174,7 +176,7 @@ func (c *Console) toLogin(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "log in first", http.StatusUnauthorized)
 		return
 	}
-	http.Redirect(w, r, Prefix+"/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 }
 
 // fail shows an error page: the problem's status and message (the API's

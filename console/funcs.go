@@ -77,15 +77,11 @@ var funcs = template.FuncMap{
 		}
 		return string(r[:n]) + "…"
 	},
-	"has":       slices.Contains[[]string],
-	"chartW":    func() int { return chartWidth },
-	"add":       func(a, b int) int { return a + b },
-	"addf":      func(a, b float64) float64 { return a + b },
-	"barX":      func() int { return chartLabelW },
-	"barX2":     func() int { return chartLabelW + chartBarW + 30 },
-	"sub":       func(a, b int) int { return a - b },
-	"halfW":     func(w int) int { return w / 2 },
-	"truncated": func(s string, n int) bool { return len([]rune(s)) > n },
+	"chartW": func() int { return chartWidth },
+	"add":    func(a, b int) int { return a + b },
+	"barX":   func() int { return chartLabelW },
+	"barX2":  func() int { return chartLabelW + chartBarW + 30 },
+	"halfW":  func(w int) int { return w / 2 },
 }
 
 // renderMarkdown renders text as Markdown, raw HTML dropped.

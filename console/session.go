@@ -3,7 +3,6 @@ package console
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -51,19 +50,20 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimSpace(r.PostFormValue("key"))
 	next := safeNext(r.PostFormValue("next"))
+	var refused string
 	_, err := c.api.Authenticate(r.Context(), "Bearer "+key, "console.login", false)
 	var se huma.StatusError
 	switch {
 	case key == "":
-		err = errors.New("Paste an API key (create one with `troupe apikey create`).")
+		refused = "Paste an API key (create one with `troupe apikey create`)."
 	case errors.As(err, &se) && se.GetStatus() == http.StatusUnauthorized:
-		err = errors.New(se.Error())
+		refused = se.Error()
 	case err != nil:
 		c.fail(w, r, err)
 		return
 	}
-	if err != nil {
-		c.render(w, r, http.StatusUnauthorized, "login", viewOf(r, "login", "Log in", loginData{Next: next, Message: err.Error()}))
+	if refused != "" {
+		c.render(w, r, http.StatusUnauthorized, "login", viewOf(r, "login", "Log in", loginData{Next: next, Message: refused}))
 		return
 	}
 	// A browser session: no Max-Age, gone when the browser closes.
@@ -83,5 +83,3 @@ func safeNext(next string) string {
 	}
 	return next
 }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
