@@ -135,9 +135,17 @@ func (c *Console) read(operation string, h handler) http.HandlerFunc {
 	return c.authed("console."+operation, false, h)
 }
 
-// change authenticates an action: a reader key is refused with a 403.
+// maxForm bounds the body of a console form.
+const maxForm = 1 << 20
+
+// change authenticates an action: a reader key is refused with a 403. Its
+// form may hold up to maxForm bytes.
 func (c *Console) change(operation string, h handler) http.HandlerFunc {
-	return c.authed("console."+operation, true, h)
+	authed := c.authed("console."+operation, true, h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		authed(w, r)
+	}
 }
 
 // authed runs h for the caller of the console cookie, exactly as the API
