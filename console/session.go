@@ -48,6 +48,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 // login checks the posted key as the API would check it (a read), and keeps
 // it in the console cookie.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	key := strings.TrimSpace(r.PostFormValue("key"))
 	next := safeNext(r.PostFormValue("next"))
 	var refused string
