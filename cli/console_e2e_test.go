@@ -57,7 +57,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		require.NoError(t, chromedp.Do(ctx,
 			chromedp.SetValue(chromedp.CSS(`#wf-approval_publish textarea[name="in.brief"]`), "otters"),
 			chromedp.Click(chromedp.CSS(`#wf-approval_publish button[type="submit"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`#task-body h1`))))
+			chromedp.WaitVisible(chromedp.CSS(`#task-head h1`))))
 		loc, err := chromedp.Run(ctx, chromedp.Location())
 		require.NoError(t, err)
 		id := strings.TrimPrefix(loc, s.api+"/ui/tasks/")

@@ -203,8 +203,9 @@ type stream struct {
 	Text    string
 }
 
-// taskLive streams a task page's changes: its body again after each batch
-// of events (event "task"), the answers being written (event "stream"),
+// taskLive streams a task page's changes: its head and body again after
+// each batch of events (events "task-head" and "task-body"), the answers
+// being written (event "stream"),
 // and "done" once the task has ended, which closes the page's stream.
 func (c *Console) taskLive(w http.ResponseWriter, r *http.Request) error {
 	if c.events == nil {
@@ -250,12 +251,14 @@ func (c *Console) taskLive(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return nil // the stream has started: end it
 			}
-			body, err := c.fragment("task", "task-body", viewOf(r, "task", "", data))
-			if err != nil {
-				return err
-			}
-			if err := sse.send("task", body); err != nil {
-				return nil
+			for _, part := range []string{"task-head", "task-body"} {
+				html, err := c.fragment("task", part, viewOf(r, "task", "", data))
+				if err != nil {
+					return err
+				}
+				if err := sse.send(part, html); err != nil {
+					return nil
+				}
 			}
 		}
 		if changedText {
