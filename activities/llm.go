@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -71,12 +72,15 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 	if req.Messages, err = a.conversation(ctx, in.TaskID, in.Conversation); err != nil {
 		return CallResult{}, err
 	}
+	callKey := fmt.Sprintf("%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
+	if err := a.reserveBudget(ctx, in.TaskID, req, callKey, info); err != nil {
+		return CallResult{}, err
+	}
 	stop := heartbeat(ctx)
 	started := a.now()
 	resp, err := a.LLM.Chat(ctx, req)
 	stop()
 	latency := a.now().Sub(started)
-	callKey := fmt.Sprintf("%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
 	if err != nil {
 		a.recordFailedCall(ctx, in, req, callKey, int(info.Attempt), latency, err)
 		return CallResult{}, classify(ctx, err)
@@ -93,6 +97,22 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 		CallKey:      callKey,
 		Attempt:      int(info.Attempt),
 	}, nil
+}
+
+// reserveBudget reserves the estimated cost of the call (attempt) callKey
+// of the budget of the task's tenant, until RecordLLMCall settles it or the
+// attempt's deadline has passed (see store.ReserveBudget). A call the budget
+// refuses fails the task with a non-retryable budget_exceeded error.
+func (a *Activities) reserveBudget(ctx context.Context, taskID uuid.UUID, req llm.Request, callKey string, info activity.Info) error {
+	ttl := time.Until(info.Deadline) + time.Minute
+	if info.Deadline.IsZero() {
+		ttl = 15 * time.Minute
+	}
+	err := a.Store.ReserveBudget(ctx, taskID, callKey+"#"+strconv.Itoa(int(info.Attempt)), a.Prices.Estimate(req), ttl)
+	if errors.Is(err, store.ErrBudgetExceeded) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), store.ErrBudgetExceeded.Error(), nil)
+	}
+	return err
 }
 
 // recordFailedCall records a failed attempt in llm_calls. A failure to

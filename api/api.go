@@ -18,6 +18,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -64,16 +65,28 @@ type Server struct {
 	RateLimits RateLimits
 	limitsOnce sync.Once
 	limits     *limiters
+	// Events delivers task events live to the event streams: a running
+	// stream.Hub.
+	Events EventSource
+	// KeepAlive is how long an event stream stays silent before a comment
+	// keeps it open (default 15s).
+	KeepAlive time.Duration
 	// Mount adds routes that are not Huma operations (the OpenAI-compatible
 	// ones) to the API's router, behind its metrics and tracing; nil adds none.
 	Mount func(chi.Router)
+}
+
+// EventSource delivers a task's events, those stored after an id and then
+// the live ones, until the task ends (see stream.Hub.Subscribe).
+type EventSource interface {
+	Subscribe(ctx context.Context, tenant string, task uuid.UUID, after int64) (<-chan store.Event, error)
 }
 
 // Handler returns the HTTP handler of the whole API: the /v1 operations,
 // /openapi.json, /docs, /healthz, /readyz and /metrics.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.observe, eventStreams)
+	r.Use(s.observe, eventStreams, clientCertificates)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	r.Get("/readyz", s.ready)
 	if s.Gatherer != nil {
@@ -170,6 +183,8 @@ func (s *Server) Register(api huma.API) {
 	s.registerStats(api)
 	s.registerSchedules(api)
 	s.registerKeys(api)
+	s.registerBudget(api)
+	s.registerEvents(api)
 	describeCommonProblems(api.OpenAPI())
 }
 

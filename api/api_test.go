@@ -26,6 +26,7 @@ import (
 	"github.com/troupe-dev/troupe/examples"
 	"github.com/troupe-dev/troupe/store"
 	"github.com/troupe-dev/troupe/store/storetest"
+	"github.com/troupe-dev/troupe/stream"
 	"github.com/troupe-dev/troupe/workflows"
 )
 
@@ -68,10 +69,19 @@ func setup(t *testing.T, configure ...func(*Server)) *bundle {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	st := store.New(pool)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	hub := stream.NewHub(st, logger)
+	ctx, stop := context.WithCancel(context.Background())
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- hub.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		require.NoError(t, <-hubDone)
+	})
 	s := &Server{
-		Store: st, Temporal: tc, Catalog: catalog,
+		Store: st, Temporal: tc, Catalog: catalog, Events: hub,
 		TaskQueue: "troupe-api-test-" + uuid.NewString(), Namespace: "default", TemporalUI: "http://ui.test",
-		DefaultModel: "mock", HashKey: []byte("test-key"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DefaultModel: "mock", HashKey: []byte("test-key"), Logger: logger,
 	}
 	for _, c := range configure {
 		c(s)

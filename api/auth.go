@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/troupe-dev/troupe/certs"
 	"github.com/troupe-dev/troupe/store"
 )
 
@@ -41,10 +43,11 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 	}
 }
 
-// Authenticate resolves a request's Authorization header (Bearer <key>) to
-// its tenant and role, and returns ctx carrying them for the operations of
-// the Server. Without a key, requests act for DefaultTenant unless auth is
-// required. An unknown, revoked or expired key is a 401, a reader key for
+// Authenticate resolves a request's Authorization header (Bearer <key>), or
+// its verified client certificate (see clientCertificates), to its tenant and
+// role, and returns ctx carrying them for the operations of the Server. A key
+// sent with a certificate must be of the certificate's tenant (else a 403).
+// Without either, requests act for DefaultTenant unless auth is required. An unknown, revoked or expired key is a 401, a reader key for
 // an operation that changes something a 403, a key that could not be checked
 // a 503, a request past its key's or tenant's rate limit a 429 (each a
 // huma.StatusError); each refusal of a key is audited (see
@@ -52,7 +55,17 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 func (s *Server) Authenticate(ctx context.Context, authorization, operation string, changes bool) (context.Context, error) {
 	p := principal{Tenant: DefaultTenant, Actor: "anonymous", Role: store.RoleAdmin}
 	key, hasKey := strings.CutPrefix(authorization, "Bearer ")
+	cert, hasCert, err := s.certificatePrincipal(ctx, operation)
+	if err != nil {
+		return nil, err
+	}
 	switch {
+	case hasCert && !hasKey:
+		p = cert
+		if p.Role == store.RoleReader && changes {
+			s.auditRefusal(ctx, operation, store.APIKey{TenantID: p.Tenant}, "a reader certificate may not "+operation)
+			return nil, huma.Error403Forbidden("A reader certificate may only read; this needs a member or admin one.")
+		}
 	case hasKey:
 		k, err := s.Store.LookupAPIKey(ctx, strings.TrimSpace(key))
 		switch {
@@ -67,6 +80,10 @@ func (s *Server) Authenticate(ctx context.Context, authorization, operation stri
 			return nil, unavailable("The API key could not be checked; try again shortly.")
 		}
 		p = principal{Tenant: k.TenantID, Actor: "apikey:" + k.ID.String(), Role: k.Role}
+		if hasCert && cert.Tenant != k.TenantID {
+			s.auditRefusal(ctx, operation, k, "the key's tenant is not the client certificate's")
+			return nil, huma.Error403Forbidden("The API key is of another tenant than the client certificate.")
+		}
 		if k.Role == store.RoleReader && changes {
 			s.auditRefusal(ctx, operation, k, "a reader key may not "+operation)
 			return nil, huma.Error403Forbidden("A reader key may only read; this needs a member or admin key.")
@@ -78,6 +95,47 @@ func (s *Server) Authenticate(ctx context.Context, authorization, operation stri
 		return nil, err
 	}
 	return context.WithValue(ctx, principalKey{}, p), nil
+}
+
+type clientCertKey struct{}
+
+// clientCertificates is a middleware keeping, in the request's context, the
+// client certificate the TLS handshake verified (when the server asks for
+// one: TROUPE_TLS_CLIENT_CA), for Authenticate.
+func clientCertificates(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+			r = r.WithContext(context.WithValue(r.Context(), clientCertKey{}, r.TLS.VerifiedChains[0][0]))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// certificatePrincipal is who the request's verified client certificate
+// stands for, if it has one (see package certs); a certificate naming no
+// valid tenant and role is a 403.
+func (s *Server) certificatePrincipal(ctx context.Context, operation string) (principal, bool, error) {
+	cert, ok := ctx.Value(clientCertKey{}).(*x509.Certificate)
+	if !ok {
+		return principal{}, false, nil
+	}
+	id, err := certs.IdentityOf(cert)
+	if err != nil {
+		s.auditRefusal(ctx, operation, store.APIKey{}, "client certificate: "+err.Error())
+		return principal{}, false, huma.Error403Forbidden("The client certificate is refused: " + err.Error() + ".")
+	}
+	return principal{Tenant: id.Tenant, Actor: "cert:" + id.Name, Role: id.Role}, true, nil
+}
+
+// AuthenticateReader is Authenticate for an operation that changes nothing,
+// returning the caller's tenant: the check of routes outside the API's
+// operations that only read, such as the WebSocket of stream.
+func (s *Server) AuthenticateReader(ctx context.Context, authorization, operation string) (string, error) {
+	ctx, err := s.Authenticate(ctx, authorization, operation, false)
+	if err != nil {
+		return "", err
+	}
+	return who(ctx).Tenant, nil
 }
 
 // readOnly says whether an operation changes nothing: every GET, and the

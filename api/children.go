@@ -1,8 +1,10 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -98,7 +100,7 @@ func (s *Server) registerChildren(api huma.API) {
 	})
 	sse.Register(api, huma.Operation{
 		OperationID: "streamTaskEvents", Method: http.MethodGet, Path: "/v1/tasks/{id}/events/stream",
-		Summary: "Stream a task's events", Description: "Server-sent events, one per event-log entry, until the task ends (or the server shuts down). Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.", Tags: []string{"tasks"},
+		Summary: "Stream a task's events", Description: "Server-sent events, one per event-log entry, pushed as they are written, until the task ends (or the server shuts down); a comment keeps an idle stream open. Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.", Tags: []string{"tasks"},
 		Errors:      problems(http.StatusNotFound),
 		Middlewares: huma.Middlewares{s.findStreamedTask(api)},
 	}, map[string]any{"message": Event{}}, s.streamEvents)
@@ -179,12 +181,13 @@ func event(e store.Event) Event {
 	return Event{ID: e.ID, Kind: e.Kind, Payload: e.Payload, At: e.At}
 }
 
-// streamPoll is how often the event stream looks for new events.
-const streamPoll = 250 * time.Millisecond
+// defaultKeepAlive is how long an event stream stays silent before a comment keeps it open.
+const defaultKeepAlive = 15 * time.Second
 
 // findStreamedTask answers like the rest of the API (a problem, 404 for an
 // unknown task or another tenant's) before an event stream starts: once it
-// has, the status is 200.
+// has, the status is 200. It hands the stream its writer, for keep-alive
+// comments.
 func (s *Server) findStreamedTask(api huma.API) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		id, err := uuid.Parse(ctx.Param("id"))
@@ -196,44 +199,60 @@ func (s *Server) findStreamedTask(api huma.API) func(huma.Context, func(huma.Con
 			writeProblem(api, ctx, s.fail(ctx.Context(), "task "+id.String(), err))
 			return
 		}
-		next(ctx)
+		next(huma.WithValue(ctx, bodyWriterKey{}, ctx.BodyWriter()))
 	}
 }
 
+type bodyWriterKey struct{}
+
 func (s *Server) streamEvents(ctx context.Context, in *StreamEventsInput, send sse.Sender) {
-	p := who(ctx)
 	id := uuid.MustParse(in.ID)
 	after, _ := strconv.ParseInt(in.LastEventID, 10, 64)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the subscription with the stream
+	events, err := s.Events.Subscribe(ctx, who(ctx).Tenant, id, after)
+	if err != nil {
+		// findStreamedTask found the task: this is a failure of the store,
+		// and the stream has started; end it.
+		s.Logger.ErrorContext(ctx, "stream events", "task_id", id, "error", err)
+		return
+	}
+	every := cmp.Or(s.KeepAlive, defaultKeepAlive)
+	idle := time.NewTimer(every)
+	defer idle.Stop()
 	for {
-		// Read the status before the events: when the task has ended, the
-		// events read next include its last one.
-		t, err := s.Store.GetTask(ctx, p.Tenant, id)
-		if err != nil {
-			// findStreamedTask found the task: this is a failure of the
-			// store, and the stream has started; end it.
-			s.Logger.ErrorContext(ctx, "stream events", "task_id", id, "error", err)
-			return
-		}
-		events, err := s.Store.ListEvents(ctx, p.Tenant, id, after, 500)
-		if err != nil {
-			s.Logger.ErrorContext(ctx, "stream events", "task_id", id, "error", err)
-			return
-		}
-		for _, e := range events {
+		select {
+		case e, ok := <-events:
+			if !ok { // the task has ended, or the server is stopping
+				return
+			}
 			if err := send(sse.Message{ID: int(e.ID), Data: event(e)}); err != nil {
 				return
 			}
-			after = e.ID
-		}
-		if t.Status.Terminal() && len(events) < 500 {
-			return
-		}
-		select {
+		case <-idle.C:
+			if err := keepAlive(ctx); err != nil {
+				return
+			}
 		case <-ctx.Done():
 			return
 		case <-ShuttingDown(ctx):
 			return
-		case <-time.After(streamPoll):
 		}
+		idle.Reset(every)
 	}
+}
+
+// keepAlive writes a comment on the event stream of ctx (see findStreamedTask),
+// which clients ignore and proxies take for traffic.
+func keepAlive(ctx context.Context) error {
+	w, ok := ctx.Value(bodyWriterKey{}).(http.ResponseWriter)
+	if !ok {
+		return nil
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(sse.WriteTimeout)) // none on test recorders
+	if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+		return err
+	}
+	return rc.Flush()
 }

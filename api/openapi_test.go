@@ -94,7 +94,7 @@ func TestOperationsAnswerAsDeclared(t *testing.T) {
 	require.Equal(t, http.StatusCreated, call(create, "with a new Idempotency-Key", once, submit))
 	require.Equal(t, http.StatusOK, call(create, "replayed with the same Idempotency-Key", once, submit))
 
-	adminOnly := map[string]bool{"getCosts": true, "listAudit": true, "verifyAudit": true, "getStats": true, "listWorkers": true, "exportConversations": true}
+	adminOnly := map[string]bool{"getCosts": true, "listAudit": true, "verifyAudit": true, "getStats": true, "listWorkers": true, "exportConversations": true, "getBudget": true}
 	seen := map[int]bool{}
 	for _, op := range ops {
 		seen[call(op, "anonymously, on an unknown task", nil, "{}")] = true

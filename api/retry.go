@@ -63,6 +63,9 @@ func (s *Server) retryTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, e
 	if err != nil {
 		return nil, s.fail(ctx, "task "+in.ID, err)
 	}
+	if err := runByTroupe(t); err != nil {
+		return nil, err
+	}
 	switch t.Status {
 	case store.StatusFailed, store.StatusCanceled, store.StatusTimedOut:
 	default:

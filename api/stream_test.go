@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +110,37 @@ func TestEventStreamOutlivesTheServerTimeoutsAndEndsOnShutdown(t *testing.T) {
 	rest, err := io.ReadAll(events)
 	require.NoError(t, err, "the stream ended cleanly")
 	require.Equal(t, "\n", string(rest), "the end of the last event")
+}
+
+func TestEventStreamResumesKeepsAliveAndEndsWithTheTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(s *Server) { s.KeepAlive = 100 * time.Millisecond })
+	srv := serveReal(t, b)
+	task := storedTask(t, b, DefaultTenant)
+	require.NoError(t, b.store.AppendEvent(t.Context(), task.ID, "note", "first", map[string]string{"text": "first"}))
+	events, err := b.store.ListEvents(t.Context(), DefaultTenant, task.ID, 0, 0)
+	require.NoError(t, err)
+
+	// Resumed after the creation, the stream starts with the note, then stays
+	// open with comments until the next event.
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/v1/tasks/"+task.ID.String()+"/events/stream", nil)
+	require.NoError(t, err)
+	req.Header.Set("Last-Event-ID", strconv.FormatInt(events[0].ID, 10))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	require.Contains(t, readEvent(t, r), `"first"`)
+	for {
+		line, err := r.ReadString('\n')
+		require.NoError(t, err)
+		if line == ": keep-alive\n" {
+			break
+		}
+	}
+	require.NoError(t, b.store.FinishTask(t.Context(), task.ID, "", store.StatusCompleted, []byte(`{"text":"done"}`), ""))
+	require.Contains(t, readEvent(t, r), `"kind":"completed"`)
+	rest, err := io.ReadAll(r)
+	require.NoError(t, err, "the stream ended with the task")
+	require.NotContains(t, string(rest), "data:")
 }

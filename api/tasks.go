@@ -14,6 +14,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -39,7 +40,9 @@ type Task struct {
 	Queue        string          `json:"queue" doc:"The Temporal task queue its workflow runs on."`
 	Timeout      string          `json:"timeout,omitempty" doc:"How long the whole run may take, when it is bounded."`
 	Metadata     json.RawMessage `json:"metadata,omitempty"`
-	WorkflowID   string          `json:"workflow_id"`
+	WorkflowID   string          `json:"workflow_id" doc:"Empty for a run reported from outside."`
+	Source       store.Source    `json:"source" enum:"troupe,external" doc:"troupe: a task troupe runs; external: a run of a flow that runs elsewhere, reported over POST /v1/events."`
+	TraceID      string          `json:"trace_id,omitempty" doc:"The OpenTelemetry trace id of the request that created the task (or the one its reporting flow named): the trace through Temporal to the LLM calls."`
 	RunID        string          `json:"run_id,omitempty"`
 	CreatedAt    time.Time       `json:"created_at"`
 	StartedAt    *time.Time      `json:"started_at,omitempty"`
@@ -65,6 +68,7 @@ func (s *Server) task(t store.Task) Task {
 		ID: t.ID.String(), Type: t.Type, Status: t.Status, Input: t.Input, Output: t.Output, Error: t.Error,
 		Model: t.Model, InputTokens: t.InputTokens, OutputTokens: t.OutputTokens, CostUSD: t.CostUSD,
 		Priority: t.Priority, Metadata: t.Metadata, WorkflowID: t.WorkflowID, RunID: t.RunID,
+		Source: t.Source, TraceID: t.TraceID,
 		CreatedAt: t.CreatedAt, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt,
 		Queue: s.queueOf(t),
 	}
@@ -79,7 +83,7 @@ func (s *Server) task(t store.Task) Task {
 // once the run is known, else the workflow list filtered to its id (the UI
 // answers 400 to a workflow page without a run).
 func (s *Server) temporalUILink(t store.Task) string {
-	if s.TemporalUI == "" {
+	if s.TemporalUI == "" || t.Source == store.SourceExternal {
 		return ""
 	}
 	ns := s.TemporalUI + "/namespaces/" + url.PathEscape(s.Namespace)
@@ -122,6 +126,7 @@ type ListTasksInput struct {
 	Status        string    `query:"status" enum:"pending,running,completed,failed,canceled,timed_out"`
 	Type          string    `query:"type"`
 	ScheduleID    string    `query:"schedule_id" doc:"Only the tasks this schedule started."`
+	Source        string    `query:"source" enum:"troupe,external" doc:"Only the tasks troupe runs, or only the runs reported from outside."`
 	UserEmail     string    `query:"user_email" format:"email"`
 	CreatedAfter  time.Time `query:"created_after"`
 	CreatedBefore time.Time `query:"created_before"`
@@ -206,6 +211,7 @@ func (s *Server) CreateTask(ctx context.Context, in *CreateTaskInput) (*TaskOutp
 		Input: body.Input, Model: start.model, Priority: body.Priority,
 		Queue: cmp.Or(body.Queue, start.queue), Timeout: timeout,
 		IdempotencyKey: in.IdempotencyKey, RequestHash: hash, Metadata: metadata, DefinitionHash: start.hash, Actor: p.Actor,
+		TraceID: traceID(ctx),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, "task", err)
@@ -258,6 +264,9 @@ func taskTimeout(s string) (time.Duration, error) {
 
 // queueOf is the task queue of task t's workflow.
 func (s *Server) queueOf(t store.Task) string {
+	if t.Source == store.SourceExternal {
+		return ""
+	}
 	return cmp.Or(t.Queue, s.TaskQueue)
 }
 
@@ -295,14 +304,14 @@ func (s *Server) startWorkflow(ctx context.Context, t store.Task, start workflow
 }
 
 // ReadTask reads a task of ctx's tenant, as GET /v1/tasks/{id} does,
-// reconciled with its workflow when it has not ended. Its errors are
-// huma.StatusErrors.
+// reconciled with its workflow when it has not ended (a run reported from
+// outside has none). Its errors are huma.StatusErrors.
 func (s *Server) ReadTask(ctx context.Context, id uuid.UUID) (store.Task, error) {
 	t, err := s.Store.GetTask(ctx, who(ctx).Tenant, id)
 	if err != nil {
 		return store.Task{}, s.fail(ctx, "task "+id.String(), err)
 	}
-	if !t.Status.Terminal() {
+	if !t.Status.Terminal() && t.Source == store.SourceTroupe {
 		t = s.reconcile(ctx, t)
 	}
 	return t, nil
@@ -317,7 +326,7 @@ func (s *Server) GetTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, err
 		return nil, err
 	}
 	out := s.task(t)
-	if !t.Status.Terminal() {
+	if !t.Status.Terminal() && t.Source == store.SourceTroupe {
 		if out.Waiting, err = s.waits(ctx, t); err != nil {
 			return nil, s.fail(ctx, "task "+in.ID, err)
 		}
@@ -333,6 +342,7 @@ func (s *Server) GetTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, err
 func (s *Server) ListTasks(ctx context.Context, in *ListTasksInput) (*TaskList, error) {
 	tasks, next, err := s.Store.ListTasks(ctx, store.TaskFilter{
 		TenantID: who(ctx).Tenant, Status: store.Status(in.Status), Type: in.Type, ScheduleID: in.ScheduleID,
+		Source:     store.Source(in.Source),
 		UserIDHash: s.UserHash(who(ctx).Tenant, in.UserEmail), CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore,
 		Limit: in.Limit, Cursor: in.Cursor,
 	})
@@ -385,7 +395,19 @@ func (s *Server) actOnTask(ctx context.Context, id, eventType string, meta any, 
 	if t.Status.Terminal() {
 		return store.Task{}, huma.Error409Conflict(fmt.Sprintf("task %s already ended with status %s", t.ID, t.Status))
 	}
+	if err := runByTroupe(t); err != nil {
+		return store.Task{}, err
+	}
 	return t, s.deliver(ctx, t, eventType, meta, act)
+}
+
+// runByTroupe refuses, with a 409, to act on a run reported from outside:
+// its flow runs elsewhere, and only its reports change it.
+func runByTroupe(t store.Task) error {
+	if t.Source == store.SourceExternal {
+		return huma.Error409Conflict(fmt.Sprintf("task %s is a run reported from outside (POST /v1/events): troupe cannot act on it", t.ID))
+	}
+	return nil
 }
 
 // deliver audits eventType about task t, by the caller, then acts on its workflow (see
@@ -445,4 +467,12 @@ func (s *Server) knownTypes() string {
 	}
 	slices.Sort(names)
 	return strings.Join(names, ", ")
+}
+
+// traceID is the id of ctx's OpenTelemetry trace, "" if it has none.
+func traceID(ctx context.Context) string {
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		return sc.TraceID().String()
+	}
+	return ""
 }

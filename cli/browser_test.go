@@ -109,3 +109,12 @@ func waitText(t *testing.T, ctx context.Context, sel, want string) {
 	_, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(time.Minute), chromedp.WithPollingInterval(100*time.Millisecond)))
 	require.NoError(t, err, "%s never showed %q", sel, want)
 }
+
+// waitLive waits until the page's live stream (htmx's SSE extension) is
+// open: the server has subscribed by then.
+func waitLive(t *testing.T, ctx context.Context) {
+	t.Helper()
+	js := `document.querySelector("[sse-connect]")?.["htmx-internal-data"]?.sseEventSource?.readyState === 1`
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
+	require.NoError(t, err, "the page's live stream never opened")
+}

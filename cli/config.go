@@ -2,9 +2,12 @@ package cli
 
 import (
 	"cmp"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +48,9 @@ type config struct {
 	RateKey           string // TROUPE_RATE_KEY: requests a second per API key and burst, "20,40" (0 = off; default of dev)
 	RateTenant        string // TROUPE_RATE_TENANT: requests a second per tenant and burst, "100,200" (0 = off; default of dev)
 	TasksPerMinute    string // TROUPE_TASKS_PER_MINUTE: tasks a tenant may start a minute (0 = off; default of dev)
+	TLSCert           string // TROUPE_TLS_CERT: PEM certificate (chain) the API serves TLS with
+	TLSKey            string // TROUPE_TLS_KEY: its PEM key
+	TLSClientCA       string // TROUPE_TLS_CLIENT_CA: PEM CA(s) whose client certificates the API requires
 
 	// getenv reads the environment at call time: tools resolve their ${VAR}
 	// secrets with it, inside activities.
@@ -80,11 +86,14 @@ func loadConfig(getenv func(string) string) config {
 		RateKey:           getenv("TROUPE_RATE_KEY"),
 		RateTenant:        getenv("TROUPE_RATE_TENANT"),
 		TasksPerMinute:    getenv("TROUPE_TASKS_PER_MINUTE"),
+		TLSCert:           getenv("TROUPE_TLS_CERT"),
+		TLSKey:            getenv("TROUPE_TLS_KEY"),
+		TLSClientCA:       getenv("TROUPE_TLS_CLIENT_CA"),
 		getenv:            getenv,
 	}
 	c.APIKey = getenv("TROUPE_API_KEY")
-	c.APIURL = cmp.Or(getenv("TROUPE_API_URL"), "http://"+c.Addr)
-	c.PublicURL = cmp.Or(getenv("TROUPE_PUBLIC_URL"), "http://"+c.Addr)
+	c.APIURL = cmp.Or(getenv("TROUPE_API_URL"), c.scheme()+"://"+c.Addr)
+	c.PublicURL = cmp.Or(getenv("TROUPE_PUBLIC_URL"), c.scheme()+"://"+c.Addr)
 	if c.DefaultModel == "" && c.OpenAIKey == "" {
 		c.DefaultModel = "mock"
 	}
@@ -113,7 +122,48 @@ func (c config) validate() error {
 	if _, err := c.rateLimits(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.tlsConfig(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// scheme is the API's URL scheme: https when it serves TLS.
+func (c config) scheme() string {
+	if c.TLSCert != "" {
+		return "https"
+	}
+	return "http"
+}
+
+// tlsConfig is the API's TLS configuration, nil when it serves plain HTTP:
+// TLS with TROUPE_TLS_CERT and TROUPE_TLS_KEY, and with TROUPE_TLS_CLIENT_CA
+// a client certificate issued by that CA is required of every connection,
+// so a request without one never reaches a handler.
+func (c config) tlsConfig() (*tls.Config, error) {
+	if c.TLSCert == "" && c.TLSKey == "" && c.TLSClientCA == "" {
+		return nil, nil
+	}
+	if c.TLSCert == "" || c.TLSKey == "" {
+		return nil, errors.New("TROUPE_TLS_CERT and TROUPE_TLS_KEY go together (and TROUPE_TLS_CLIENT_CA needs both)")
+	}
+	pair, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("TROUPE_TLS_CERT and TROUPE_TLS_KEY: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	if c.TLSClientCA != "" {
+		data, err := os.ReadFile(c.TLSClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("TROUPE_TLS_CLIENT_CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("TROUPE_TLS_CLIENT_CA: %s holds no PEM certificate", c.TLSClientCA)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
 }
 
 // rateLimits reads the API's rate limits, with the defaults of `troupe

@@ -49,6 +49,24 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		screenshot(t, ctx, dir, "task", 1280)
 	})
 
+	t.Run("a submitted task appears in the list and turns completed without a reload", func(t *testing.T) {
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.Navigate(s.api+"/ui/"),
+			chromedp.WaitVisible(chromedp.CSS("table.tasks"))))
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded = true`))
+		require.NoError(t, err)
+		waitLive(t, ctx)
+		var live taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks",
+			map[string]any{"type": "chat", "input": map[string]any{"prompt": "SLOW-ANSWER: and beavers?"}}, nil, &live))
+		waitText(t, ctx, "#task-"+live.ID, "running")
+		screenshot(t, ctx, dir, "tasks-live", 1280)
+		waitText(t, ctx, "#task-"+live.ID, "completed")
+		same, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`))
+		require.NoError(t, err)
+		require.True(t, same, "the page was not reloaded")
+	})
+
 	t.Run("an approval button resumes a waiting workflow", func(t *testing.T) {
 		require.NoError(t, chromedp.Do(ctx,
 			chromedp.Navigate(s.api+"/ui/workflows"),

@@ -12,10 +12,12 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.temporal.io/sdk/client"
 
+	"github.com/troupe-dev/troupe/api"
 	"github.com/troupe-dev/troupe/console"
 	"github.com/troupe-dev/troupe/definitions"
 	"github.com/troupe-dev/troupe/openaiapi"
 	"github.com/troupe-dev/troupe/store"
+	"github.com/troupe-dev/troupe/stream"
 	"github.com/troupe-dev/troupe/telemetry"
 	"github.com/troupe-dev/troupe/tool"
 	"github.com/troupe-dev/troupe/worker"
@@ -129,6 +131,7 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 		return nil, err
 	}
 	opts, _ := p.cfg.workerOptions() // checked by validate
+	opts.Logs = p.store
 	w := worker.New(p.temporal, p.cfg.TaskQueue, opts, acts, toolActivities(p.tools, p.metrics, p.tracer))
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
@@ -145,16 +148,24 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) error {
 	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.tracer, p.logger)
 	srv.Tools = p.tools
-	openai, ui := openaiapi.New(srv), console.New(srv, nil)
+	hub := stream.NewHub(p.store, p.logger.With("component", "stream"))
+	srv.Events = hub
+	openai, ui := openaiapi.New(srv), console.New(srv, hub)
+	ws := &stream.WebSocket{Hub: hub, Authenticate: srv.AuthenticateReader, Stopping: api.ShuttingDown, Logger: p.logger.With("component", "websocket")}
 	srv.Mount = func(r chi.Router) {
 		openai.Routes(r)
+		r.Get("/v1/ws", ws.ServeHTTP)
 		ui.Routes(r)
 	}
 	stop := srv.StartSweep(ctx)
 	defer stop()
-	api := func(ctx context.Context) error { return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), p.logger) }
-	if metricsOnAPI(p.cfg) {
-		return api(ctx)
+	tlsConfig, _ := p.cfg.tlsConfig() // checked by validate
+	// The hub starts and stops with the API.
+	serve := func(ctx context.Context) error {
+		return serveBoth(ctx, hub.Run, func(ctx context.Context) error { return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), tlsConfig, p.logger) })
 	}
-	return serveBoth(ctx, api, func(ctx context.Context) error { return serveMetrics(ctx, p) })
+	if metricsOnAPI(p.cfg) {
+		return serve(ctx)
+	}
+	return serveBoth(ctx, serve, func(ctx context.Context) error { return serveMetrics(ctx, p) })
 }

@@ -23,6 +23,10 @@ Usage:
   troupe apikey create TENANT [--role admin|member|reader] [--name NAME] [--expires 720h]
   troupe apikey list TENANT | revoke TENANT KEY_ID
   troupe audit verify [--tenant T]    recompute the audit log's hash chains
+  troupe tenants set-budget TENANT USD|none | budgets
+                                      a tenant's monthly LLM budget; every budget and its use
+  troupe certs dev [--dir DIR] [--host H]... [--client TENANT:ROLE]...
+                                      a development CA, server and client certificates (mTLS)
   troupe export [--type T] [--status S] [--model M] [--since 24h] [--cursor C] [--output FILE]
                                       conversations as JSONL (OpenAI fine-tuning format)
   troupe workers [--json]             the workers polling each task queue, and its backlog
@@ -74,6 +78,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAPIKey(ctx, cfg, rest, stdout)
 	case "audit":
 		return runAudit(ctx, cfg, rest, stdout)
+	case "tenants":
+		return runTenants(ctx, cfg, rest, stdout)
+	case "certs":
+		return runCerts(cfg, rest, stdout)
 	case "export":
 		return runExport(ctx, cfg, rest, stdout)
 	case "workers":

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -128,6 +129,14 @@ func newAPI(cfg config, st *store.Store, tc client.Client, catalog *definitions.
 		Metrics: metrics, Tracer: tp, Logger: logger, PublicURL: cfg.PublicURL,
 	}
 	srv.RateLimits, _ = cfg.rateLimits() // checked by validate
+	reg.MustRegister(telemetry.NewBudgetCollector(func(ctx context.Context) ([]telemetry.BudgetReading, error) {
+		budgets, err := st.ListBudgets(ctx)
+		readings := make([]telemetry.BudgetReading, 0, len(budgets))
+		for _, b := range budgets {
+			readings = append(readings, telemetry.BudgetReading{Tenant: b.TenantID, MonthlyUSD: *b.MonthlyUSD, SpentUSD: b.SpentUSD, ReservedUSD: b.ReservedUSD})
+		}
+		return readings, err
+	}))
 	if metricsOnAPI(cfg) {
 		srv.Gatherer = reg
 	}
@@ -163,13 +172,19 @@ func defaultHTTPLimits() httpLimits {
 	return httpLimits{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second, Idle: 2 * time.Minute, Shutdown: 10 * time.Second}
 }
 
-// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully:
+// over TLS when tlsConfig is not nil.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	logger.Info("API listening", "url", "http://"+ln.Addr().String(), "docs", "http://"+ln.Addr().String()+"/docs")
+	scheme := "http"
+	if tlsConfig != nil {
+		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	logger.Info("listening", "url", url, "docs", url+"/docs", "client_certificates", tlsConfig != nil && tlsConfig.ClientCAs != nil)
 	return serveListener(ctx, ln, h, defaultHTTPLimits())
 }
 

@@ -96,3 +96,29 @@ func (p Prices) CostOf(resp Response) float64 {
 	}
 	return p.Cost(resp.Model, resp.InputTokens, resp.OutputTokens)
 }
+
+// estimatedOutputTokens is the answer length Estimate assumes of a request
+// that sets no max_tokens.
+const estimatedOutputTokens = 1024
+
+// Estimate returns what req may cost before it is sent, for budgets: its
+// text at 4 bytes a token, and an answer of max_tokens (or 1024 tokens),
+// at the table's price of its model (0 for a model not in the table).
+func (p Prices) Estimate(req Request) float64 {
+	var size int
+	for _, m := range req.Messages {
+		size += len(m.Content)
+		for _, c := range m.ToolCalls {
+			size += len(c.Name) + len(c.Arguments)
+		}
+	}
+	for _, t := range req.Tools {
+		size += len(t.Name) + len(t.Description) + len(t.Parameters)
+	}
+	size += len(req.OutputSchema)
+	out := int64(req.MaxTokens)
+	if out <= 0 {
+		out = estimatedOutputTokens
+	}
+	return p.Cost(req.Model, int64(size/4+1), out)
+}

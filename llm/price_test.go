@@ -3,6 +3,7 @@ package llm_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -71,4 +72,13 @@ func TestCostOf(t *testing.T) {
 	require.InDelta(t, 2.50, p.CostOf(resp), 1e-9, "from the table")
 	resp.ReportedCost = &reported
 	require.InDelta(t, reported, p.CostOf(resp), 1e-12, "the provider's figure wins")
+}
+
+func TestEstimate(t *testing.T) {
+	p := llm.Prices{"m": {InputPerMTok: 1, OutputPerMTok: 2}}
+	req := llm.Request{Model: "m", Messages: []llm.Message{{Role: "user", Content: strings.Repeat("x", 4000)}}}
+	require.InDelta(t, (1001*1+1024*2)/1e6, p.Estimate(req), 1e-12, "1,000 tokens in, 1,024 out")
+	req.MaxTokens = 10
+	require.InDelta(t, (1001*1+10*2)/1e6, p.Estimate(req), 1e-12)
+	require.Zero(t, p.Estimate(llm.Request{Model: "unpriced"}))
 }

@@ -36,3 +36,25 @@ ensure_go() {
     exit 1
   fi
 }
+
+# ensure_node_openai installs the official OpenAI Node SDK (npm "openai", at
+# a pinned version that runs on Debian's Node 20) into a cache folder, once,
+# and exports TROUPE_NODE_MODULES, its node_modules, for the tests that drive
+# the OpenAI-compatible API with it. Without npm, it says so and exports
+# nothing (those tests then skip, saying why).
+ensure_node_openai() {
+  local version=6.49.0
+  local cache="${XDG_CACHE_HOME:-$HOME/.cache}/troupe/node-openai"
+  local installed
+  installed=$(node -p "require('$cache/node_modules/openai/package.json').version" 2>/dev/null || true)
+  if [ "$installed" != "$version" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "npm not found: the OpenAI Node SDK tests will skip (Debian: apt-get install npm)" >&2
+      return
+    fi
+    echo "installing openai@$version (the OpenAI Node SDK) into $cache" >&2
+    mkdir -p "$cache"
+    npm install --prefix "$cache" --no-save --no-audit --no-fund --ignore-scripts --loglevel=error "openai@$version" >/dev/null
+  fi
+  export TROUPE_NODE_MODULES="$cache/node_modules"
+}

@@ -33,6 +33,8 @@ fi
 ensure_pg_binaries
 # The console's browser tests (cli) drive Debian's chromium headless.
 ensure_chromium
+# The OpenAI-compatible API is tested with the official Node SDK too.
+ensure_node_openai
 
 if [ $# -eq 0 ]; then set -- ./...; fi
 go test -count=1 -timeout 45m "$@"

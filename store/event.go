@@ -21,11 +21,17 @@ type Event struct {
 	At      time.Time
 }
 
-const lockTaskForEvent = `SELECT 1 FROM tasks WHERE id = $1 FOR NO KEY UPDATE`
+const lockTaskForEvent = `SELECT tenant_id FROM tasks WHERE id = $1 FOR NO KEY UPDATE`
 
+// insertEventSQL inserts an event and announces it on EventChannel in the same transaction
+// (listeners hear of it once it commits); a duplicate inserts and announces nothing.
 const insertEventSQL = `
-INSERT INTO task_events (task_id, kind, payload, dedupe_key, at, run_id) VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''))
-ON CONFLICT (task_id, dedupe_key) DO NOTHING`
+WITH inserted AS (
+	INSERT INTO task_events (task_id, kind, payload, dedupe_key, at, run_id) VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''))
+	ON CONFLICT (task_id, dedupe_key) DO NOTHING
+	RETURNING id
+)
+SELECT pg_notify('` + EventChannel + `', $1::text || ' ' || id || ' ' || $7) FROM inserted`
 
 const listEvents = `
 SELECT id, task_id, kind, payload, at FROM task_events
@@ -53,7 +59,8 @@ func (s *Store) AppendRunEvent(ctx context.Context, taskID uuid.UUID, runID, kin
 	})
 }
 
-// insertEvent appends an event once per (task, dedupeKey). It first locks the task row until
+// insertEvent appends an event once per (task, dedupeKey), announced on EventChannel (see
+// EventNotice) when the transaction commits. It first locks the task row until
 // the transaction ends, so that a task's events take their ids in commit order and a reader
 // following ids never skips one committed late.
 func insertEvent(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, kind, dedupeKey string, payload any, at time.Time) error {
@@ -74,15 +81,15 @@ func insertRunEvent(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, runID, kin
 		}
 		raw = cleanJSON(raw) // errors and outputs in payloads may hold \u0000
 	}
-	var one int
-	err := tx.QueryRow(ctx, lockTaskForEvent, taskID).Scan(&one)
+	var tenantID string
+	err := tx.QueryRow(ctx, lockTaskForEvent, taskID).Scan(&tenantID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("task %s: %w", taskID, ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("lock task for event: %w", err)
 	}
-	if _, err := tx.Exec(ctx, insertEventSQL, taskID, kind, raw, dedupeKey, at, runID); err != nil {
+	if _, err := tx.Exec(ctx, insertEventSQL, taskID, kind, raw, dedupeKey, at, runID, tenantID); err != nil {
 		return fmt.Errorf("insert %s event: %w", kind, err)
 	}
 	return nil
@@ -98,11 +105,7 @@ func (s *Store) ListEvents(ctx context.Context, tenantID string, taskID uuid.UUI
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
-	events, err := collect(rows, func(row pgx.Row) (Event, error) {
-		var e Event
-		err := row.Scan(&e.ID, &e.TaskID, &e.Kind, &e.Payload, &e.At)
-		return e, err
-	})
+	events, err := collect(rows, scanEvent)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}

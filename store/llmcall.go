@@ -62,8 +62,9 @@ const listLLMCalls = `SELECT ` + llmCallColumns + ` FROM llm_calls WHERE task_id
 
 // RecordLLMCall stores one attempt of an LLM call, once per (task, call key, attempt). Only
 // when the row is new, in the same transaction, it adds the call's tokens and cost to the
-// task's totals (and the subtask's, when SubtaskID is set) and appends an "llm_call" event.
-// A zero CreatedAt means now. Text the database cannot hold (NUL bytes, invalid UTF-8) is
+// task's totals (and the subtask's, when SubtaskID is set), settles the call's budget
+// reservation (see ReserveBudget; the reservation of CallKey#Attempt) adding its cost to the
+// tenant's spend of the month, and appends an "llm_call" event. A zero CreatedAt means now. Text the database cannot hold (NUL bytes, invalid UTF-8) is
 // stored cleaned, so that a paid answer is never lost to its content.
 func (s *Store) RecordLLMCall(ctx context.Context, c LLMCall) error {
 	if c.TaskID == uuid.Nil || c.CallKey == "" {
@@ -102,6 +103,9 @@ func (s *Store) RecordLLMCall(ctx context.Context, c LLMCall) error {
 		if _, err := tx.Exec(ctx, addTaskUsage, c.TaskID, c.InputTokens, c.OutputTokens,
 			c.CostUSD, c.Model, now); err != nil {
 			return fmt.Errorf("add task usage: %w", err)
+		}
+		if err := settleBudget(ctx, tx, c.TaskID, c.CallKey+"#"+strconv.Itoa(c.Attempt), c.CostUSD, c.CreatedAt); err != nil {
+			return err
 		}
 		return insertEvent(ctx, tx, c.TaskID, "llm_call", "llm_call:"+c.CallKey+"#"+strconv.Itoa(c.Attempt),
 			llmCallPayload(c), now)

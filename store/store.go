@@ -122,13 +122,13 @@ func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
 }
 
-// listOfTask runs query, whose $1 is a task id, for a task of the tenant and scans its rows
+// listOfTask runs query, whose $1 is a task id (and $2... args), for a task of the tenant and scans its rows
 // (what names them in errors). ErrNotFound if the task is not the tenant's.
-func listOfTask[T any](ctx context.Context, s *Store, tenantID string, taskID uuid.UUID, what, query string, scan func(pgx.Row) (T, error)) ([]T, error) {
+func listOfTask[T any](ctx context.Context, s *Store, tenantID string, taskID uuid.UUID, what, query string, scan func(pgx.Row) (T, error), args ...any) ([]T, error) {
 	if err := tenantTaskExists(ctx, s.pool, tenantID, taskID); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, query, taskID)
+	rows, err := s.pool.Query(ctx, query, append([]any{taskID}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", what, err)
 	}

@@ -37,7 +37,13 @@ type Task struct {
 	// default queue.
 	Queue string
 	// Timeout bounds the task's whole run; 0 is none.
-	Timeout    time.Duration
+	Timeout time.Duration
+	// Source is SourceTroupe for a task troupe runs, SourceExternal for a
+	// run reported by a flow that runs elsewhere (see RecordExternalEvents).
+	Source Source
+	// TraceID is the OpenTelemetry trace id (hex) of the request that
+	// created the task, or of the reporting flow; "" if none.
+	TraceID    string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	StartedAt  *time.Time
@@ -64,6 +70,8 @@ type NewTask struct {
 	Queue          string
 	Timeout        time.Duration
 	ParentID       *uuid.UUID
+	// TraceID is the OpenTelemetry trace id (hex) of the submit, if any.
+	TraceID string
 	// Actor is who submitted the task, written to the task_created audit row.
 	Actor string
 }
@@ -78,7 +86,9 @@ type TaskFilter struct {
 	// Model is the model of the task (its default model).
 	Model string
 	// ScheduleID is the schedule that started the task (its metadata's schedule_id).
-	ScheduleID    string
+	ScheduleID string
+	// Source keeps the tasks troupe runs or the runs reported from outside.
+	Source        Source
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
 	// Limit is the page size: default 50, at most 200.
@@ -92,6 +102,17 @@ func WorkflowID(id uuid.UUID) string {
 	return "task-" + id.String()
 }
 
+// TaskOfWorkflow returns the task whose workflow, or one of whose child
+// workflows ("task-<id>/<step>"), has the id workflowID.
+func TaskOfWorkflow(workflowID string) (uuid.UUID, bool) {
+	rest, ok := strings.CutPrefix(workflowID, "task-")
+	if !ok || len(rest) < 36 || (len(rest) > 36 && rest[36] != '/') {
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(rest[:36])
+	return id, err == nil
+}
+
 // systemActor is the audit actor of writes made by workflows rather than by a person.
 const systemActor = "system"
 
@@ -100,7 +121,7 @@ const taskColumns = `id, tenant_id, COALESCE(user_id_hash, ''), type, status, in
 	COALESCE(workflow_id, ''), COALESCE(run_id, ''), parent_id, priority,
 	COALESCE(idempotency_key, ''), metadata, COALESCE(definition_hash, ''),
 	COALESCE(queue, ''), COALESCE(timeout_ms, 0) * interval '1 millisecond',
-	created_at, updated_at, started_at, finished_at`
+	source, COALESCE(trace_id, ''), created_at, updated_at, started_at, finished_at`
 
 func scanTask(row pgx.Row) (Task, error) {
 	var t Task
@@ -109,7 +130,7 @@ func scanTask(row pgx.Row) (Task, error) {
 		&t.WorkflowID, &t.RunID, &t.ParentID, &t.Priority,
 		&t.IdempotencyKey, &t.Metadata, &t.DefinitionHash,
 		&t.Queue, &t.Timeout,
-		&t.CreatedAt, &t.UpdatedAt, &t.StartedAt, &t.FinishedAt)
+		&t.Source, &t.TraceID, &t.CreatedAt, &t.UpdatedAt, &t.StartedAt, &t.FinishedAt)
 	return t, err
 }
 
@@ -117,9 +138,10 @@ func scanTask(row pgx.Row) (Task, error) {
 const insertTask = `
 INSERT INTO tasks (id, tenant_id, user_id_hash, type, status, input, model, priority,
 	idempotency_key, metadata, definition_hash, parent_id, workflow_id, created_at, updated_at,
-	idempotency_hash, queue, timeout_ms)
+	idempotency_hash, queue, timeout_ms, trace_id)
 VALUES ($1, $2, NULLIF($3, ''), $4, 'pending', $5, NULLIF($6, ''), $7,
-	NULLIF($8, ''), $9, NULLIF($10, ''), $11, $12, $13, $13, NULLIF($14, ''), NULLIF($15, ''), NULLIF($16, 0))
+	NULLIF($8, ''), $9, NULLIF($10, ''), $11, $12, $13, $13, NULLIF($14, ''), NULLIF($15, ''), NULLIF($16, 0),
+	NULLIF($17, ''))
 ON CONFLICT DO NOTHING
 RETURNING ` + taskColumns
 
@@ -147,7 +169,7 @@ func (s *Store) CreateTask(ctx context.Context, t NewTask) (task Task, created b
 		var err error
 		task, err = scanTask(tx.QueryRow(ctx, insertTask, t.ID, t.TenantID, t.UserIDHash, t.Type,
 			nullJSON(t.Input), t.Model, t.Priority, t.IdempotencyKey, nullJSON(t.Metadata),
-			t.DefinitionHash, t.ParentID, WorkflowID(t.ID), now, t.RequestHash, t.Queue, t.Timeout.Milliseconds()))
+			t.DefinitionHash, t.ParentID, WorkflowID(t.ID), now, t.RequestHash, t.Queue, t.Timeout.Milliseconds(), t.TraceID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			task, err = existingTask(ctx, tx, t)
 			return err
@@ -288,6 +310,9 @@ func taskConditions(f TaskFilter) (conditions, error) {
 	}
 	if f.ScheduleID != "" {
 		c.add("metadata->>'schedule_id' = $%d", f.ScheduleID)
+	}
+	if f.Source != "" {
+		c.add("source = $%d", f.Source)
 	}
 	if !f.CreatedAfter.IsZero() {
 		c.add("created_at > $%d", f.CreatedAfter)
@@ -447,14 +472,15 @@ func insertTaskAudit(ctx context.Context, q querier, task Task, eventType, actor
 
 // taskEvent is the payload of the events that change a task's status.
 type taskEvent struct {
-	Status Status `json:"status"`
-	Type   string `json:"type"`
-	RunID  string `json:"run_id,omitempty"`
-	Error  string `json:"error,omitempty"`
+	Status  Status `json:"status"`
+	Type    string `json:"type"`
+	RunID   string `json:"run_id,omitempty"`
+	Error   string `json:"error,omitempty"`
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 func statusPayload(t Task) taskEvent {
-	return taskEvent{Status: t.Status, Type: t.Type, RunID: t.RunID, Error: t.Error}
+	return taskEvent{Status: t.Status, Type: t.Type, RunID: t.RunID, Error: t.Error, TraceID: t.TraceID}
 }
 
 // UnfinishedQueues lists, sorted, the task queues named by the tenant's

@@ -447,3 +447,20 @@ func TestStartTaskKeepsATaskEndedBeforeStart(t *testing.T) {
 
 	require.ErrorIs(t, b.store.StartTask(b.ctx, uuid.New(), "run-1"), store.ErrNotFound)
 }
+
+func TestTaskOfWorkflow(t *testing.T) {
+	id := uuid.New()
+	for wid, want := range map[string]bool{
+		store.WorkflowID(id):                  true,
+		store.WorkflowID(id) + "/research#2":  true,
+		store.WorkflowID(id) + "x":            false,
+		"schedule-" + id.String():             false,
+		"task-not-a-uuid-at-all-but-36-chars": false,
+	} {
+		got, ok := store.TaskOfWorkflow(wid)
+		require.Equal(t, want, ok, wid)
+		if want {
+			require.Equal(t, id, got, wid)
+		}
+	}
+}

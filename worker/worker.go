@@ -14,9 +14,11 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/troupe-dev/troupe/activities"
+	"github.com/troupe-dev/troupe/tasklog"
 	"github.com/troupe-dev/troupe/workflows"
 )
 
@@ -29,13 +31,20 @@ type Options struct {
 	// ActivityConcurrency bounds the activities a worker runs at once
 	// (0: the SDK's default).
 	ActivityConcurrency int
+	// Logs keeps the log lines of activities with their tasks (see
+	// package tasklog); nil keeps them in the worker's log only.
+	Logs tasklog.Appender
 }
 
 func (o Options) sdk() worker.Options {
-	return worker.Options{
+	opts := worker.Options{
 		WorkerStopTimeout:                  cmp.Or(o.StopTimeout, 30*time.Second),
 		MaxConcurrentActivityExecutionSize: o.ActivityConcurrency,
 	}
+	if o.Logs != nil {
+		opts.Interceptors = []interceptor.WorkerInterceptor{tasklog.NewInterceptor(o.Logs)}
+	}
+	return opts
 }
 
 // New returns a worker polling taskQueue that runs troupe's workflows, the

@@ -111,6 +111,60 @@ func (e CreatedKeyBodyRole) Valid() bool {
 	}
 }
 
+// Defines values for FlowEventLevel.
+const (
+	Debug FlowEventLevel = "debug"
+	Error FlowEventLevel = "error"
+	Info  FlowEventLevel = "info"
+	Warn  FlowEventLevel = "warn"
+)
+
+// Valid indicates whether the value is a known member of the FlowEventLevel enum.
+func (e FlowEventLevel) Valid() bool {
+	switch e {
+	case Debug:
+		return true
+	case Error:
+		return true
+	case Info:
+		return true
+	case Warn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FlowEventType.
+const (
+	FlowCompleted FlowEventType = "flow_completed"
+	FlowStarted   FlowEventType = "flow_started"
+	TaskErr       FlowEventType = "task_err"
+	TaskLog       FlowEventType = "task_log"
+	TaskOk        FlowEventType = "task_ok"
+	TaskStarted   FlowEventType = "task_started"
+)
+
+// Valid indicates whether the value is a known member of the FlowEventType enum.
+func (e FlowEventType) Valid() bool {
+	switch e {
+	case FlowCompleted:
+		return true
+	case FlowStarted:
+		return true
+	case TaskErr:
+		return true
+	case TaskLog:
+		return true
+	case TaskOk:
+		return true
+	case TaskStarted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for RunStatus.
 const (
 	RunStatusCanceled  RunStatus = "canceled"
@@ -141,6 +195,27 @@ func (e RunStatus) Valid() bool {
 	}
 }
 
+// Defines values for RunStateStatus.
+const (
+	RunStateStatusCompleted RunStateStatus = "completed"
+	RunStateStatusFailed    RunStateStatus = "failed"
+	RunStateStatusRunning   RunStateStatus = "running"
+)
+
+// Valid indicates whether the value is a known member of the RunStateStatus enum.
+func (e RunStateStatus) Valid() bool {
+	switch e {
+	case RunStateStatusCompleted:
+		return true
+	case RunStateStatusFailed:
+		return true
+	case RunStateStatusRunning:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ScheduleOverlap.
 const (
 	ScheduleOverlapAllowAll       ScheduleOverlap = "allow_all"
@@ -165,6 +240,24 @@ func (e ScheduleOverlap) Valid() bool {
 	case ScheduleOverlapSkip:
 		return true
 	case ScheduleOverlapTerminateOther:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TaskSource.
+const (
+	TaskSourceExternal TaskSource = "external"
+	TaskSourceTroupe   TaskSource = "troupe"
+)
+
+// Valid indicates whether the value is a known member of the TaskSource enum.
+func (e TaskSource) Valid() bool {
+	switch e {
+	case TaskSourceExternal:
+		return true
+	case TaskSourceTroupe:
 		return true
 	default:
 		return false
@@ -327,6 +420,24 @@ func (e ListTasksParamsStatus) Valid() bool {
 	}
 }
 
+// Defines values for ListTasksParamsSource.
+const (
+	ListTasksParamsSourceExternal ListTasksParamsSource = "external"
+	ListTasksParamsSourceTroupe   ListTasksParamsSource = "troupe"
+)
+
+// Valid indicates whether the value is a known member of the ListTasksParamsSource enum.
+func (e ListTasksParamsSource) Valid() bool {
+	switch e {
+	case ListTasksParamsSourceExternal:
+		return true
+	case ListTasksParamsSourceTroupe:
+		return true
+	default:
+		return false
+	}
+}
+
 // APIKey defines model for APIKey.
 type APIKey struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -383,12 +494,47 @@ type AuditRow struct {
 	UserIdHash   *string     `json:"user_id_hash,omitempty"`
 }
 
+// Batch defines model for Batch.
+type Batch struct {
+	// Schema A URL to the JSON Schema for this object.
+	//
+	// Example: http://127.0.0.1:8080/schemas/Batch.json
+	Schema *string `json:"$schema,omitempty"`
+
+	// Events The events, applied together: all or none.
+	Events *[]FlowEvent `json:"events"`
+}
+
 // BrokenAudit defines model for BrokenAudit.
 type BrokenAudit struct {
 	At        time.Time `json:"at"`
 	EventType string    `json:"event_type"`
 	Id        int64     `json:"id"`
 	Reason    string    `json:"reason"`
+}
+
+// Budget defines model for Budget.
+type Budget struct {
+	// Schema A URL to the JSON Schema for this object.
+	//
+	// Example: http://127.0.0.1:8080/schemas/Budget.json
+	Schema *string `json:"$schema,omitempty"`
+
+	// Month The month (UTC) the figures are of, e.g. 2026-12.
+	Month string `json:"month"`
+
+	// MonthlyUsd The monthly budget in USD; null when the tenant has none (no limit).
+	MonthlyUsd *float64 `json:"monthly_usd"`
+
+	// ReservedUsd The estimated cost of the calls in flight, reserved until they are recorded.
+	ReservedUsd float64 `json:"reserved_usd"`
+
+	// SpentUsd What the tenant's recorded LLM calls cost this month.
+	SpentUsd  float64    `json:"spent_usd"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+
+	// UsedPercent spent_usd as a share of the budget.
+	UsedPercent *float64 `json:"used_percent,omitempty"`
 }
 
 // CostRow defines model for CostRow.
@@ -610,6 +756,54 @@ type Event struct {
 	Payload interface{} `json:"payload,omitempty"`
 }
 
+// FlowEvent defines model for FlowEvent.
+type FlowEvent struct {
+	// At When it happened (RFC 3339); default: when troupe receives it.
+	At *time.Time `json:"at,omitempty"`
+
+	// DurationMs On task_ok, task_err and flow_completed: how long it ran, which dates its start when its start event is missing.
+	DurationMs *int64 `json:"duration_ms,omitempty"`
+
+	// Error Why a task node failed (task_err), or, on flow_completed, why the run failed: a run completed with an error is failed.
+	Error *string `json:"error,omitempty"`
+
+	// Flow The flow's name: the run is listed as a task of this type.
+	Flow string `json:"flow"`
+
+	// Id A log line's id, so that a line sent twice is kept once; default: a hash of the line.
+	Id *string `json:"id,omitempty"`
+
+	// Level A log line's level; default info.
+	Level *FlowEventLevel `json:"level,omitempty"`
+
+	// Message A log line's text.
+	Message *string `json:"message,omitempty"`
+
+	// Payload The run's input on flow_started, the output on task_ok and flow_completed, the attributes of a log line.
+	Payload interface{} `json:"payload,omitempty"`
+
+	// RunId The client's id of the run, unique within the tenant: every event of a run names it.
+	RunId string `json:"run_id"`
+
+	// Task The task node (required for task_started, task_ok and task_err; optional for task_log).
+	Task *string `json:"task,omitempty"`
+
+	// TaskRunId Tells two runs of one task node apart, e.g. a retry; default: the node's name.
+	TaskRunId *string `json:"task_run_id,omitempty"`
+
+	// TraceId The run's OpenTelemetry trace id, if it has one.
+	TraceId *string `json:"trace_id,omitempty"`
+
+	// Type flow_started and flow_completed begin and end a run; task_started, task_ok and task_err begin and end one of its task nodes; task_log is a log line.
+	Type FlowEventType `json:"type"`
+}
+
+// FlowEventLevel A log line's level; default info.
+type FlowEventLevel string
+
+// FlowEventType flow_started and flow_completed begin and end a run; task_started, task_ok and task_err begin and end one of its task nodes; task_log is a log line.
+type FlowEventType string
+
 // LLMCall defines model for LLMCall.
 type LLMCall struct {
 	Attempt      int64       `json:"attempt"`
@@ -673,6 +867,15 @@ type ListOutputLLMCallBody struct {
 	Items  *[]LLMCall `json:"items"`
 }
 
+// ListOutputLogBody defines model for ListOutputLogBody.
+type ListOutputLogBody struct {
+	// Schema A URL to the JSON Schema for this object.
+	//
+	// Example: http://127.0.0.1:8080/schemas/ListOutputLogBody.json
+	Schema *string `json:"$schema,omitempty"`
+	Items  *[]Log  `json:"items"`
+}
+
 // ListOutputSubtaskBody defines model for ListOutputSubtaskBody.
 type ListOutputSubtaskBody struct {
 	// Schema A URL to the JSON Schema for this object.
@@ -709,6 +912,18 @@ type ListOutputWorkflowSummaryBody struct {
 	Items  *[]WorkflowSummary `json:"items"`
 }
 
+// Log defines model for Log.
+type Log struct {
+	At      time.Time   `json:"at"`
+	Attrs   interface{} `json:"attrs,omitempty"`
+	Id      int64       `json:"id"`
+	Level   string      `json:"level"`
+	Message string      `json:"message"`
+
+	// Node The step, activity or reported task node that wrote it.
+	Node *string `json:"node,omitempty"`
+}
+
 // ModelCount defines model for ModelCount.
 type ModelCount struct {
 	Calls        int64   `json:"calls"`
@@ -743,6 +958,17 @@ type QueueSide struct {
 	Workers           *[]Poller `json:"workers"`
 }
 
+// Result defines model for Result.
+type Result struct {
+	// Schema A URL to the JSON Schema for this object.
+	//
+	// Example: http://127.0.0.1:8080/schemas/Result.json
+	Schema *string `json:"$schema,omitempty"`
+
+	// Runs Each run the batch named, as it is after it.
+	Runs *[]RunState `json:"runs"`
+}
+
 // Run defines model for Run.
 type Run struct {
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
@@ -756,6 +982,18 @@ type Run struct {
 
 // RunStatus How the run ended the task; running for the current run while it runs; reset for a run a reset replaced while it ran.
 type RunStatus string
+
+// RunState defines model for RunState.
+type RunState struct {
+	RunId  string         `json:"run_id"`
+	Status RunStateStatus `json:"status"`
+
+	// TaskId The run's task: GET /v1/tasks/{task_id}, its events, subtasks and logs.
+	TaskId openapi_types.UUID `json:"task_id"`
+}
+
+// RunStateStatus defines model for RunState.Status.
+type RunStateStatus string
 
 // Schedule defines model for Schedule.
 type Schedule struct {
@@ -857,6 +1095,17 @@ type ServerTool struct {
 	Name string `json:"name"`
 }
 
+// SetBudgetInputBody defines model for SetBudgetInputBody.
+type SetBudgetInputBody struct {
+	// Schema A URL to the JSON Schema for this object.
+	//
+	// Example: http://127.0.0.1:8080/schemas/SetBudgetInputBody.json
+	Schema *string `json:"$schema,omitempty"`
+
+	// MonthlyUsd The monthly budget in USD; null removes it.
+	MonthlyUsd *float64 `json:"monthly_usd"`
+}
+
 // StatsBody defines model for StatsBody.
 type StatsBody struct {
 	// Schema A URL to the JSON Schema for this object.
@@ -923,18 +1172,29 @@ type Task struct {
 	RunId *string `json:"run_id,omitempty"`
 
 	// Runs The runs of the task's workflow, oldest first, and how each ended: a retry or an operator's reset starts a new one (read of one task only).
-	Runs      *[]Run     `json:"runs,omitempty"`
+	Runs *[]Run `json:"runs,omitempty"`
+
+	// Source troupe: a task troupe runs; external: a run of a flow that runs elsewhere, reported over POST /v1/events.
+	Source    TaskSource `json:"source"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	Status    TaskStatus `json:"status"`
 
 	// Timeout How long the whole run may take, when it is bounded.
 	Timeout *string `json:"timeout,omitempty"`
+
+	// TraceId The OpenTelemetry trace id of the request that created the task (or the one its reporting flow named): the trace through Temporal to the LLM calls.
+	TraceId *string `json:"trace_id,omitempty"`
 	Type    string  `json:"type"`
 
 	// Waiting What the task waits for from a person, and how to answer (read of one task only).
-	Waiting    *[]Wait `json:"waiting,omitempty"`
-	WorkflowId string  `json:"workflow_id"`
+	Waiting *[]Wait `json:"waiting,omitempty"`
+
+	// WorkflowId Empty for a run reported from outside.
+	WorkflowId string `json:"workflow_id"`
 }
+
+// TaskSource troupe: a task troupe runs; external: a run of a flow that runs elsewhere, reported over POST /v1/events.
+type TaskSource string
 
 // TaskStatus defines model for Task.Status.
 type TaskStatus string
@@ -1154,11 +1414,14 @@ type ListTasksParams struct {
 	Type   *string                `form:"type,omitempty" json:"type,omitempty"`
 
 	// ScheduleId Only the tasks this schedule started.
-	ScheduleId    *string              `form:"schedule_id,omitempty" json:"schedule_id,omitempty"`
-	UserEmail     *openapi_types.Email `form:"user_email,omitempty" json:"user_email,omitempty"`
-	CreatedAfter  *time.Time           `form:"created_after,omitempty" json:"created_after,omitempty"`
-	CreatedBefore *time.Time           `form:"created_before,omitempty" json:"created_before,omitempty"`
-	Limit         *int64               `form:"limit,omitempty" json:"limit,omitempty"`
+	ScheduleId *string `form:"schedule_id,omitempty" json:"schedule_id,omitempty"`
+
+	// Source Only the tasks troupe runs, or only the runs reported from outside.
+	Source        *ListTasksParamsSource `form:"source,omitempty" json:"source,omitempty"`
+	UserEmail     *openapi_types.Email   `form:"user_email,omitempty" json:"user_email,omitempty"`
+	CreatedAfter  *time.Time             `form:"created_after,omitempty" json:"created_after,omitempty"`
+	CreatedBefore *time.Time             `form:"created_before,omitempty" json:"created_before,omitempty"`
+	Limit         *int64                 `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor next_cursor of the previous page.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
@@ -1166,6 +1429,9 @@ type ListTasksParams struct {
 
 // ListTasksParamsStatus defines parameters for ListTasks.
 type ListTasksParamsStatus string
+
+// ListTasksParamsSource defines parameters for ListTasks.
+type ListTasksParamsSource string
 
 // CreateTaskParams defines parameters for CreateTask.
 type CreateTaskParams struct {
@@ -1186,6 +1452,13 @@ type StreamTaskEventsParams struct {
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
+// ListTaskLogsParams defines parameters for ListTaskLogs.
+type ListTaskLogsParams struct {
+	// After Only lines after this id (the id of the last line read).
+	After *int64 `form:"after,omitempty" json:"after,omitempty"`
+	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // SignalTaskJSONBody defines parameters for SignalTask.
 type SignalTaskJSONBody map[string]interface{}
 
@@ -1194,6 +1467,12 @@ type ValidateWorkflowJSONBody struct {
 	// Yaml The YAML, as a string.
 	Yaml string `json:"yaml"`
 }
+
+// SetBudgetJSONRequestBody defines body for SetBudget for application/json ContentType.
+type SetBudgetJSONRequestBody = SetBudgetInputBody
+
+// IngestEventsJSONRequestBody defines body for IngestEvents for application/json ContentType.
+type IngestEventsJSONRequestBody = Batch
 
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = CreateKeyInputBody
@@ -1318,12 +1597,55 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/audit/verify (the `VerifyAudit` operationId).
 	VerifyAudit(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetBudget Read the tenant's budget
+	//
+	// The monthly LLM budget of the caller's tenant and its use this month. Admin keys only.
+	//
+	// Corresponds with GET /v1/budget (the `GetBudget` operationId).
+	GetBudget(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetBudgetWithBody Set the tenant's budget
+	//
+	// Sets (or, with null, removes) the monthly LLM budget of the caller's tenant, audited (budget_set). Every LLM call first reserves its estimated cost; a call the budget cannot take fails its task with budget_exceeded. Admin keys only.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/budget (the `SetBudget` operationId).
+	SetBudgetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetBudget Set the tenant's budget
+	//
+	// Sets (or, with null, removes) the monthly LLM budget of the caller's tenant, audited (budget_set). Every LLM call first reserves its estimated cost; a call the budget cannot take fails its task with budget_exceeded. Admin keys only.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/budget (the `SetBudget` operationId).
+	SetBudget(ctx context.Context, body SetBudgetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetCosts Cost report
 	//
 	// Tokens and cost of the tenant's tasks, grouped. Admin keys only.
 	//
 	// Corresponds with GET /v1/costs (the `GetCosts` operationId).
 	GetCosts(ctx context.Context, params *GetCostsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// IngestEventsWithBody Report events of a flow that runs elsewhere
+	//
+	// A script, a cron job or another framework reports its runs here: a batch of 1 to 1000 events, applied together (all or none), in a body of at most 1 MiB. Each run (its client-chosen run_id, unique within the tenant) becomes a task of source external and type flow, each task node a subtask, each task_log a log line: listed, streamed and shown like troupe's own tasks. Events are idempotent and may arrive in any order: a run or node ends once, with its first end; starts are the earliest reported.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/events (the `IngestEvents` operationId).
+	IngestEventsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// IngestEvents Report events of a flow that runs elsewhere
+	//
+	// A script, a cron job or another framework reports its runs here: a batch of 1 to 1000 events, applied together (all or none), in a body of at most 1 MiB. Each run (its client-chosen run_id, unique within the tenant) becomes a task of source external and type flow, each task node a subtask, each task_log a log line: listed, streamed and shown like troupe's own tasks. Events are idempotent and may arrive in any order: a run or node ends once, with its first end; starts are the earliest reported.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/events (the `IngestEvents` operationId).
+	IngestEvents(ctx context.Context, body IngestEventsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ExportConversations Export conversations as JSONL
 	//
@@ -1473,7 +1795,7 @@ type ClientInterface interface {
 
 	// StreamTaskEvents Stream a task's events
 	//
-	// Server-sent events, one per event-log entry, until the task ends (or the server shuts down). Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
+	// Server-sent events, one per event-log entry, pushed as they are written, until the task ends (or the server shuts down); a comment keeps an idle stream open. Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
 	//
 	// Corresponds with GET /v1/tasks/{id}/events/stream (the `StreamTaskEvents` operationId).
 	StreamTaskEvents(ctx context.Context, id openapi_types.UUID, params *StreamTaskEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1484,6 +1806,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/tasks/{id}/llm-calls (the `ListLLMCalls` operationId).
 	ListLLMCalls(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTaskLogs List a task's log lines
+	//
+	// The lines written while the task ran, by troupe's activities or reported by its flow (task_log), oldest first. They are also the task's "log" events, so its event stream carries them live.
+	//
+	// Corresponds with GET /v1/tasks/{id}/logs (the `ListTaskLogs` operationId).
+	ListTaskLogs(ctx context.Context, id openapi_types.UUID, params *ListTaskLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RetryTask Retry a task from the step that failed
 	//
@@ -1668,6 +1997,61 @@ func (c *Client) VerifyAudit(ctx context.Context, reqEditors ...RequestEditorFn)
 	return c.Client.Do(req)
 }
 
+// GetBudget Read the tenant's budget
+//
+// The monthly LLM budget of the caller's tenant and its use this month. Admin keys only.
+//
+// Corresponds with GET /v1/budget (the `GetBudget` operationId).
+func (c *Client) GetBudget(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBudgetRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetBudgetWithBody Set the tenant's budget
+//
+// Sets (or, with null, removes) the monthly LLM budget of the caller's tenant, audited (budget_set). Every LLM call first reserves its estimated cost; a call the budget cannot take fails its task with budget_exceeded. Admin keys only.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/budget (the `SetBudget` operationId).
+func (c *Client) SetBudgetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetBudgetRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetBudget Set the tenant's budget
+//
+// Sets (or, with null, removes) the monthly LLM budget of the caller's tenant, audited (budget_set). Every LLM call first reserves its estimated cost; a call the budget cannot take fails its task with budget_exceeded. Admin keys only.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/budget (the `SetBudget` operationId).
+func (c *Client) SetBudget(ctx context.Context, body SetBudgetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetBudgetRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetCosts Cost report
 //
 // Tokens and cost of the tenant's tasks, grouped. Admin keys only.
@@ -1675,6 +2059,44 @@ func (c *Client) VerifyAudit(ctx context.Context, reqEditors ...RequestEditorFn)
 // Corresponds with GET /v1/costs (the `GetCosts` operationId).
 func (c *Client) GetCosts(ctx context.Context, params *GetCostsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetCostsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// IngestEventsWithBody Report events of a flow that runs elsewhere
+//
+// A script, a cron job or another framework reports its runs here: a batch of 1 to 1000 events, applied together (all or none), in a body of at most 1 MiB. Each run (its client-chosen run_id, unique within the tenant) becomes a task of source external and type flow, each task node a subtask, each task_log a log line: listed, streamed and shown like troupe's own tasks. Events are idempotent and may arrive in any order: a run or node ends once, with its first end; starts are the earliest reported.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/events (the `IngestEvents` operationId).
+func (c *Client) IngestEventsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIngestEventsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// IngestEvents Report events of a flow that runs elsewhere
+//
+// A script, a cron job or another framework reports its runs here: a batch of 1 to 1000 events, applied together (all or none), in a body of at most 1 MiB. Each run (its client-chosen run_id, unique within the tenant) becomes a task of source external and type flow, each task node a subtask, each task_log a log line: listed, streamed and shown like troupe's own tasks. Events are idempotent and may arrive in any order: a run or node ends once, with its first end; starts are the earliest reported.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/events (the `IngestEvents` operationId).
+func (c *Client) IngestEvents(ctx context.Context, body IngestEventsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIngestEventsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2033,7 +2455,7 @@ func (c *Client) ListTaskEvents(ctx context.Context, id openapi_types.UUID, para
 
 // StreamTaskEvents Stream a task's events
 //
-// Server-sent events, one per event-log entry, until the task ends (or the server shuts down). Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
+// Server-sent events, one per event-log entry, pushed as they are written, until the task ends (or the server shuts down); a comment keeps an idle stream open. Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
 //
 // Corresponds with GET /v1/tasks/{id}/events/stream (the `StreamTaskEvents` operationId).
 func (c *Client) StreamTaskEvents(ctx context.Context, id openapi_types.UUID, params *StreamTaskEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2055,6 +2477,23 @@ func (c *Client) StreamTaskEvents(ctx context.Context, id openapi_types.UUID, pa
 // Corresponds with GET /v1/tasks/{id}/llm-calls (the `ListLLMCalls` operationId).
 func (c *Client) ListLLMCalls(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListLLMCallsRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTaskLogs List a task's log lines
+//
+// The lines written while the task ran, by troupe's activities or reported by its flow (task_log), oldest first. They are also the task's "log" events, so its event stream carries them live.
+//
+// Corresponds with GET /v1/tasks/{id}/logs (the `ListTaskLogs` operationId).
+func (c *Client) ListTaskLogs(ctx context.Context, id openapi_types.UUID, params *ListTaskLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTaskLogsRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2514,6 +2953,73 @@ func NewVerifyAuditRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetBudgetRequest constructs an http.Request for the GetBudget method
+func NewGetBudgetRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/budget")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSetBudgetRequest calls the generic SetBudget builder with application/json body
+func NewSetBudgetRequest(server string, body SetBudgetJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetBudgetRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSetBudgetRequestWithBody constructs an http.Request for the SetBudget method, with any body, and a specified content type
+func NewSetBudgetRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/budget")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetCostsRequest constructs an http.Request for the GetCosts method
 func NewGetCostsRequest(server string, params *GetCostsParams) (*http.Request, error) {
 	var err error
@@ -2588,6 +3094,46 @@ func NewGetCostsRequest(server string, params *GetCostsParams) (*http.Request, e
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewIngestEventsRequest calls the generic IngestEvents builder with application/json body
+func NewIngestEventsRequest(server string, body IngestEventsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewIngestEventsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewIngestEventsRequestWithBody constructs an http.Request for the IngestEvents method, with any body, and a specified content type
+func NewIngestEventsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3174,6 +3720,18 @@ func NewListTasksRequest(server string, params *ListTasksParams) (*http.Request,
 
 		}
 
+		if params.Source != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "source", *params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.UserEmail != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "user_email", *params.UserEmail, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "email"}); err != nil {
@@ -3517,6 +4075,79 @@ func NewListLLMCallsRequest(server string, id openapi_types.UUID) (*http.Request
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListTaskLogsRequest constructs an http.Request for the ListTaskLogs method
+func NewListTaskLogsRequest(server string, id openapi_types.UUID, params *ListTaskLogsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tasks/%s/logs", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3992,6 +4623,33 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/audit/verify (the `VerifyAudit` operationId).
 	VerifyAuditWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*VerifyAuditResponse, error)
 
+	// GetBudgetWithResponse Read the tenant's budget
+	//
+	// The monthly LLM budget of the caller's tenant and its use this month. Admin keys only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/budget (the `GetBudget` operationId).
+	GetBudgetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetBudgetResponse, error)
+
+	// SetBudgetWithBodyWithResponse Set the tenant's budget
+	//
+	// Sets (or, with null, removes) the monthly LLM budget of the caller's tenant, audited (budget_set). Every LLM call first reserves its estimated cost; a call the budget cannot take fails its task with budget_exceeded. Admin keys only.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/budget (the `SetBudget` operationId).
+	SetBudgetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetBudgetResponse, error)
+
+	// SetBudgetWithResponse Set the tenant's budget
+	//
+	// Sets (or, with null, removes) the monthly LLM budget of the caller's tenant, audited (budget_set). Every LLM call first reserves its estimated cost; a call the budget cannot take fails its task with budget_exceeded. Admin keys only.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/budget (the `SetBudget` operationId).
+	SetBudgetWithResponse(ctx context.Context, body SetBudgetJSONRequestBody, reqEditors ...RequestEditorFn) (*SetBudgetResponse, error)
+
 	// GetCostsWithResponse Cost report
 	//
 	// Tokens and cost of the tenant's tasks, grouped. Admin keys only.
@@ -4000,6 +4658,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/costs (the `GetCosts` operationId).
 	GetCostsWithResponse(ctx context.Context, params *GetCostsParams, reqEditors ...RequestEditorFn) (*GetCostsResponse, error)
+
+	// IngestEventsWithBodyWithResponse Report events of a flow that runs elsewhere
+	//
+	// A script, a cron job or another framework reports its runs here: a batch of 1 to 1000 events, applied together (all or none), in a body of at most 1 MiB. Each run (its client-chosen run_id, unique within the tenant) becomes a task of source external and type flow, each task node a subtask, each task_log a log line: listed, streamed and shown like troupe's own tasks. Events are idempotent and may arrive in any order: a run or node ends once, with its first end; starts are the earliest reported.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/events (the `IngestEvents` operationId).
+	IngestEventsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*IngestEventsResponse, error)
+
+	// IngestEventsWithResponse Report events of a flow that runs elsewhere
+	//
+	// A script, a cron job or another framework reports its runs here: a batch of 1 to 1000 events, applied together (all or none), in a body of at most 1 MiB. Each run (its client-chosen run_id, unique within the tenant) becomes a task of source external and type flow, each task node a subtask, each task_log a log line: listed, streamed and shown like troupe's own tasks. Events are idempotent and may arrive in any order: a run or node ends once, with its first end; starts are the earliest reported.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/events (the `IngestEvents` operationId).
+	IngestEventsWithResponse(ctx context.Context, body IngestEventsJSONRequestBody, reqEditors ...RequestEditorFn) (*IngestEventsResponse, error)
 
 	// ExportConversationsWithResponse Export conversations as JSONL
 	//
@@ -4177,7 +4853,7 @@ type ClientWithResponsesInterface interface {
 
 	// StreamTaskEventsWithResponse Stream a task's events
 	//
-	// Server-sent events, one per event-log entry, until the task ends (or the server shuts down). Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
+	// Server-sent events, one per event-log entry, pushed as they are written, until the task ends (or the server shuts down); a comment keeps an idle stream open. Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4192,6 +4868,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/tasks/{id}/llm-calls (the `ListLLMCalls` operationId).
 	ListLLMCallsWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ListLLMCallsResponse, error)
+
+	// ListTaskLogsWithResponse List a task's log lines
+	//
+	// The lines written while the task ran, by troupe's activities or reported by its flow (task_log), oldest first. They are also the task's "log" events, so its event stream carries them live.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tasks/{id}/logs (the `ListTaskLogs` operationId).
+	ListTaskLogsWithResponse(ctx context.Context, id openapi_types.UUID, params *ListTaskLogsParams, reqEditors ...RequestEditorFn) (*ListTaskLogsResponse, error)
 
 	// RetryTaskWithResponse Retry a task from the step that failed
 	//
@@ -4588,6 +5273,213 @@ func (r VerifyAuditResponse) ContentType() string {
 	return ""
 }
 
+// GetBudgetResponse429Headers the declared response headers of an HTTP 429 response for GetBudget
+type GetBudgetResponse429Headers struct {
+	RateLimitLimit     *int
+	RateLimitRemaining *int
+	RateLimitReset     *int
+	RetryAfter         *int
+}
+
+// GetBudgetResponse503Headers the declared response headers of an HTTP 503 response for GetBudget
+type GetBudgetResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetBudgetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Budget
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ErrorModel
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetBudgetResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetBudgetResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBudgetResponse) GetJSON200() *Budget {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetBudgetResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetBudgetResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetBudgetResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetBudgetResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetBudgetResponse) GetApplicationproblemJSON503() *ErrorModel {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBudgetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBudgetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBudgetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBudgetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetBudgetResponse429Headers the declared response headers of an HTTP 429 response for SetBudget
+type SetBudgetResponse429Headers struct {
+	RateLimitLimit     *int
+	RateLimitRemaining *int
+	RateLimitReset     *int
+	RetryAfter         *int
+}
+
+// SetBudgetResponse503Headers the declared response headers of an HTTP 503 response for SetBudget
+type SetBudgetResponse503Headers struct {
+	RetryAfter *int
+}
+
+type SetBudgetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Budget
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ErrorModel
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ErrorModel
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SetBudgetResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SetBudgetResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SetBudgetResponse) GetJSON200() *Budget {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SetBudgetResponse) GetApplicationproblemJSON400() *ErrorModel {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SetBudgetResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SetBudgetResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SetBudgetResponse) GetApplicationproblemJSON413() *ErrorModel {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r SetBudgetResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SetBudgetResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SetBudgetResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SetBudgetResponse) GetApplicationproblemJSON503() *ErrorModel {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SetBudgetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SetBudgetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SetBudgetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SetBudgetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetCostsResponse429Headers the declared response headers of an HTTP 429 response for GetCosts
 type GetCostsResponse429Headers struct {
 	RateLimitLimit     *int
@@ -4682,6 +5574,127 @@ func (r GetCostsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetCostsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// IngestEventsResponse429Headers the declared response headers of an HTTP 429 response for IngestEvents
+type IngestEventsResponse429Headers struct {
+	RateLimitLimit     *int
+	RateLimitRemaining *int
+	RateLimitReset     *int
+	RetryAfter         *int
+}
+
+// IngestEventsResponse503Headers the declared response headers of an HTTP 503 response for IngestEvents
+type IngestEventsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type IngestEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Result
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ErrorModel
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ErrorModel
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *IngestEventsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *IngestEventsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r IngestEventsResponse) GetJSON200() *Result {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r IngestEventsResponse) GetApplicationproblemJSON400() *ErrorModel {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r IngestEventsResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r IngestEventsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r IngestEventsResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r IngestEventsResponse) GetApplicationproblemJSON413() *ErrorModel {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r IngestEventsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r IngestEventsResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r IngestEventsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r IngestEventsResponse) GetApplicationproblemJSON503() *ErrorModel {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r IngestEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r IngestEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r IngestEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r IngestEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6700,6 +7713,106 @@ func (r ListLLMCallsResponse) ContentType() string {
 	return ""
 }
 
+// ListTaskLogsResponse429Headers the declared response headers of an HTTP 429 response for ListTaskLogs
+type ListTaskLogsResponse429Headers struct {
+	RateLimitLimit     *int
+	RateLimitRemaining *int
+	RateLimitReset     *int
+	RetryAfter         *int
+}
+
+// ListTaskLogsResponse503Headers the declared response headers of an HTTP 503 response for ListTaskLogs
+type ListTaskLogsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListTaskLogsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ListOutputLogBody
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ErrorModel
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListTaskLogsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTaskLogsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTaskLogsResponse) GetJSON200() *ListOutputLogBody {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListTaskLogsResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListTaskLogsResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListTaskLogsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListTaskLogsResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListTaskLogsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListTaskLogsResponse) GetApplicationproblemJSON503() *ErrorModel {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTaskLogsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTaskLogsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTaskLogsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTaskLogsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // RetryTaskResponse202Headers the declared response headers of an HTTP 202 response for RetryTask
 type RetryTaskResponse202Headers struct {
 	Location *string
@@ -7837,6 +8950,51 @@ func (c *ClientWithResponses) VerifyAuditWithResponse(ctx context.Context, reqEd
 	return ParseVerifyAuditResponse(rsp)
 }
 
+// GetBudgetWithResponse Read the tenant's budget
+//
+// The monthly LLM budget of the caller's tenant and its use this month. Admin keys only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/budget (the `GetBudget` operationId).
+func (c *ClientWithResponses) GetBudgetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetBudgetResponse, error) {
+	rsp, err := c.GetBudget(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBudgetResponse(rsp)
+}
+
+// SetBudgetWithBodyWithResponse Set the tenant's budget
+//
+// Sets (or, with null, removes) the monthly LLM budget of the caller's tenant, audited (budget_set). Every LLM call first reserves its estimated cost; a call the budget cannot take fails its task with budget_exceeded. Admin keys only.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/budget (the `SetBudget` operationId).
+func (c *ClientWithResponses) SetBudgetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetBudgetResponse, error) {
+	rsp, err := c.SetBudgetWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetBudgetResponse(rsp)
+}
+
+// SetBudgetWithResponse Set the tenant's budget
+//
+// Sets (or, with null, removes) the monthly LLM budget of the caller's tenant, audited (budget_set). Every LLM call first reserves its estimated cost; a call the budget cannot take fails its task with budget_exceeded. Admin keys only.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/budget (the `SetBudget` operationId).
+func (c *ClientWithResponses) SetBudgetWithResponse(ctx context.Context, body SetBudgetJSONRequestBody, reqEditors ...RequestEditorFn) (*SetBudgetResponse, error) {
+	rsp, err := c.SetBudget(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetBudgetResponse(rsp)
+}
+
 // GetCostsWithResponse Cost report
 //
 // Tokens and cost of the tenant's tasks, grouped. Admin keys only.
@@ -7850,6 +9008,36 @@ func (c *ClientWithResponses) GetCostsWithResponse(ctx context.Context, params *
 		return nil, err
 	}
 	return ParseGetCostsResponse(rsp)
+}
+
+// IngestEventsWithBodyWithResponse Report events of a flow that runs elsewhere
+//
+// A script, a cron job or another framework reports its runs here: a batch of 1 to 1000 events, applied together (all or none), in a body of at most 1 MiB. Each run (its client-chosen run_id, unique within the tenant) becomes a task of source external and type flow, each task node a subtask, each task_log a log line: listed, streamed and shown like troupe's own tasks. Events are idempotent and may arrive in any order: a run or node ends once, with its first end; starts are the earliest reported.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/events (the `IngestEvents` operationId).
+func (c *ClientWithResponses) IngestEventsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*IngestEventsResponse, error) {
+	rsp, err := c.IngestEventsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIngestEventsResponse(rsp)
+}
+
+// IngestEventsWithResponse Report events of a flow that runs elsewhere
+//
+// A script, a cron job or another framework reports its runs here: a batch of 1 to 1000 events, applied together (all or none), in a body of at most 1 MiB. Each run (its client-chosen run_id, unique within the tenant) becomes a task of source external and type flow, each task node a subtask, each task_log a log line: listed, streamed and shown like troupe's own tasks. Events are idempotent and may arrive in any order: a run or node ends once, with its first end; starts are the earliest reported.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/events (the `IngestEvents` operationId).
+func (c *ClientWithResponses) IngestEventsWithResponse(ctx context.Context, body IngestEventsJSONRequestBody, reqEditors ...RequestEditorFn) (*IngestEventsResponse, error) {
+	rsp, err := c.IngestEvents(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIngestEventsResponse(rsp)
 }
 
 // ExportConversationsWithResponse Export conversations as JSONL
@@ -8148,7 +9336,7 @@ func (c *ClientWithResponses) ListTaskEventsWithResponse(ctx context.Context, id
 
 // StreamTaskEventsWithResponse Stream a task's events
 //
-// Server-sent events, one per event-log entry, until the task ends (or the server shuts down). Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
+// Server-sent events, one per event-log entry, pushed as they are written, until the task ends (or the server shuts down); a comment keeps an idle stream open. Reconnect with Last-Event-ID to resume. An unknown task, or another tenant's, is a 404 before any event.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8174,6 +9362,21 @@ func (c *ClientWithResponses) ListLLMCallsWithResponse(ctx context.Context, id o
 		return nil, err
 	}
 	return ParseListLLMCallsResponse(rsp)
+}
+
+// ListTaskLogsWithResponse List a task's log lines
+//
+// The lines written while the task ran, by troupe's activities or reported by its flow (task_log), oldest first. They are also the task's "log" events, so its event stream carries them live.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tasks/{id}/logs (the `ListTaskLogs` operationId).
+func (c *ClientWithResponses) ListTaskLogsWithResponse(ctx context.Context, id openapi_types.UUID, params *ListTaskLogsParams, reqEditors ...RequestEditorFn) (*ListTaskLogsResponse, error) {
+	rsp, err := c.ListTaskLogs(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTaskLogsResponse(rsp)
 }
 
 // RetryTaskWithResponse Retry a task from the step that failed
@@ -8648,6 +9851,237 @@ func ParseVerifyAuditResponse(rsp *http.Response) (*VerifyAuditResponse, error) 
 	return response, nil
 }
 
+// ParseGetBudgetResponse parses an HTTP response from a GetBudgetWithResponse call
+func ParseGetBudgetResponse(rsp *http.Response) (*GetBudgetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBudgetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Budget
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetBudgetResponse429Headers
+		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitReset = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetBudgetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSetBudgetResponse parses an HTTP response from a SetBudgetWithResponse call
+func ParseSetBudgetResponse(rsp *http.Response) (*SetBudgetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SetBudgetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Budget
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SetBudgetResponse429Headers
+		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitReset = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SetBudgetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetCostsResponse parses an HTTP response from a GetCostsWithResponse call
 func ParseGetCostsResponse(rsp *http.Response) (*GetCostsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -8747,6 +10181,139 @@ func ParseGetCostsResponse(rsp *http.Response) (*GetCostsResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetCostsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseIngestEventsResponse parses an HTTP response from a IngestEventsWithResponse call
+func ParseIngestEventsResponse(rsp *http.Response) (*IngestEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &IngestEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Result
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers IngestEventsResponse429Headers
+		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitReset = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers IngestEventsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -11020,6 +12587,118 @@ func ParseListLLMCallsResponse(rsp *http.Response) (*ListLLMCallsResponse, error
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListLLMCallsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListTaskLogsResponse parses an HTTP response from a ListTaskLogsWithResponse call
+func ParseListTaskLogsResponse(rsp *http.Response) (*ListTaskLogsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTaskLogsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ListOutputLogBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListTaskLogsResponse429Headers
+		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitReset = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListTaskLogsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
