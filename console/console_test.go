@@ -347,3 +347,41 @@ func TestTaskListStreamsNewRowsAndStatusChanges(t *testing.T) {
 	require.Contains(t, stream, "event: task-"+chat.String()+"\n")
 	require.Contains(t, stream, "s-completed")
 }
+
+func TestReportedRunsShowBesideTasksWithTheirLog(t *testing.T) {
+	b := setup(t, nil)
+	events := `{"events": [
+		{"type": "flow_started", "run_id": "nightly-1", "flow": "nightly_etl"},
+		{"type": "task_started", "run_id": "nightly-1", "flow": "nightly_etl", "task": "extract"},
+		{"type": "task_log", "run_id": "nightly-1", "flow": "nightly_etl", "task": "extract", "level": "warn", "message": "source <slow>"}
+	]}`
+	req, err := http.NewRequest(http.MethodPost, b.url+"/v1/events", strings.NewReader(events))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+b.acmeAdmin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var out struct {
+		Runs []struct {
+			TaskID string `json:"task_id"`
+		} `json:"runs"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	_ = resp.Body.Close()
+	require.Len(t, out.Runs, 1)
+	c := b.browser(t)
+	b.login(t, c, b.acmeAdmin)
+
+	_, body := get(t, c, b.url+"/ui/?source=external")
+	require.Contains(t, body, out.Runs[0].TaskID)
+	require.Contains(t, body, `<span class="tag"`)
+	_, body = get(t, c, b.url+"/ui/?source=troupe")
+	require.NotContains(t, body, out.Runs[0].TaskID)
+
+	code, body := get(t, c, b.url+"/ui/tasks/"+out.Runs[0].TaskID)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "source &lt;slow&gt;")
+	require.Contains(t, body, "reported from outside")
+	require.NotContains(t, body, `id="cancel"`, "troupe cannot cancel a reported run")
+	require.Contains(t, body, "extract", "its node on the timeline")
+}

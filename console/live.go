@@ -189,7 +189,8 @@ var statusKinds = map[string]bool{"created": true, "started": true, "completed":
 
 // matches says whether the list's filter shows task t.
 func matches(t store.Task, in *api.ListTasksInput, userHash string) bool {
-	return (in.Status == "" || string(t.Status) == in.Status) &&
+	return (in.Source == "" || string(t.Source) == in.Source) &&
+		(in.Status == "" || string(t.Status) == in.Status) &&
 		(in.Type == "" || t.Type == in.Type) &&
 		(userHash == "" || t.UserIDHash == userHash) &&
 		(in.CreatedAfter.IsZero() || t.CreatedAt.After(in.CreatedAfter)) &&

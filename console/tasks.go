@@ -17,11 +17,15 @@ import (
 	"github.com/troupe-dev/troupe/store"
 )
 
+// maxLogs is how many log lines the task page shows: the first ones.
+const maxLogs = 200
+
 // timeInput is the layout of the browser's datetime-local inputs, read as UTC.
 const timeInput = "2006-01-02T15:04"
 
 // taskFilter is the filter of the task list, as its form sends it.
 type taskFilter struct {
+	Source string
 	Status string
 	Type   string
 	User   string
@@ -32,14 +36,14 @@ type taskFilter struct {
 
 // filterOf reads the task list's filter from a request's query.
 func filterOf(q url.Values) taskFilter {
-	return taskFilter{Status: q.Get("status"), Type: q.Get("type"), User: q.Get("user"),
+	return taskFilter{Source: q.Get("source"), Status: q.Get("status"), Type: q.Get("type"), User: q.Get("user"),
 		From: q.Get("from"), To: q.Get("to"), Cursor: q.Get("cursor")}
 }
 
 // query is the filter as a query string, without the cursor.
 func (f taskFilter) query() url.Values {
 	q := url.Values{}
-	for k, v := range map[string]string{"status": f.Status, "type": f.Type, "user": f.User, "from": f.From, "to": f.To} {
+	for k, v := range map[string]string{"source": f.Source, "status": f.Status, "type": f.Type, "user": f.User, "from": f.From, "to": f.To} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -50,6 +54,12 @@ func (f taskFilter) query() url.Values {
 // input turns the filter into the API's request.
 func (f taskFilter) input() (*api.ListTasksInput, error) {
 	in := &api.ListTasksInput{Type: f.Type, UserEmail: f.User, Limit: 50, Cursor: f.Cursor}
+	switch store.Source(f.Source) {
+	case "", store.SourceTroupe, store.SourceExternal:
+		in.Source = f.Source
+	default:
+		return nil, huma.Error422UnprocessableEntity(fmt.Sprintf("unknown source %q: troupe or external", f.Source))
+	}
 	if f.Status != "" {
 		if !store.Status(f.Status).Valid() {
 			return nil, huma.Error422UnprocessableEntity(fmt.Sprintf("unknown status %q", f.Status))
@@ -130,6 +140,7 @@ type taskData struct {
 	Subtasks  []api.Subtask
 	Calls     []conversation
 	ToolCalls []api.ToolCall
+	Logs      []api.Log
 	Timeline  timeline
 	Live      string
 }
@@ -162,6 +173,9 @@ func (c *Console) taskView(r *http.Request) (taskData, error) {
 		return taskData{}, err
 	}
 	if data.ToolCalls, err = c.api.ToolCalls(ctx, id); err != nil {
+		return taskData{}, err
+	}
+	if data.Logs, err = c.api.Logs(ctx, &api.ListLogsInput{TaskIDInput: api.TaskIDInput{ID: id.String()}, Limit: maxLogs}); err != nil {
 		return taskData{}, err
 	}
 	steps := map[string]string{}
