@@ -149,22 +149,22 @@ func (c *Console) change(operation string, h handler) http.HandlerFunc {
 }
 
 // authed runs h for the caller of the console cookie, exactly as the API
-// authenticates a bearer key (see api.Server.Authenticate). Without a
-// cookie: where keys are required, to the login page; else as the API's
-// anonymous caller.
+// authenticates a bearer key (see api.Server.Authenticate); without a
+// cookie, as the API takes a request without a key: its client certificate,
+// else the anonymous caller where keys are not required, else to the login
+// page.
 func (c *Console) authed(operation string, changes bool, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		authorization := ""
 		if key := sessionKey(r); key != "" {
 			authorization = "Bearer " + key
-		} else if c.api.RequireAuth {
-			c.toLogin(w, r)
-			return
 		}
 		ctx, err := c.api.Authenticate(r.Context(), authorization, operation, changes)
 		var se huma.StatusError
 		if errors.As(err, &se) && se.GetStatus() == http.StatusUnauthorized {
-			clearSession(w, r)
+			if authorization != "" {
+				clearSession(w, r) // revoked, expired or unknown: ask again
+			}
 			c.toLogin(w, r)
 			return
 		}
