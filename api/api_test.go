@@ -132,7 +132,7 @@ func TestCreateTaskStartsItsWorkflow(t *testing.T) {
 
 	stored, err := b.store.GetTask(context.Background(), DefaultTenant, uuid.MustParse(task.ID))
 	require.NoError(t, err)
-	require.Equal(t, b.server.userHash(DefaultTenant, "ada@example.com"), stored.UserIDHash, "emails are stored only as a keyed hash, case-insensitively")
+	require.Equal(t, b.server.UserHash(DefaultTenant, "ada@example.com"), stored.UserIDHash, "emails are stored only as a keyed hash, case-insensitively")
 	require.NotContains(t, stored.UserIDHash, "example")
 
 	got := b.api.Get("/v1/tasks/" + task.ID)
@@ -440,7 +440,7 @@ func TestCostsAndAudit(t *testing.T) {
 	}](t, costs.Body.String()).Items
 	require.Len(t, rows, 1)
 	require.Equal(t, "chat", rows[0].Group["type"])
-	require.Equal(t, b.server.userHash(DefaultTenant, "ada@example.com"), rows[0].Group["user"])
+	require.Equal(t, b.server.UserHash(DefaultTenant, "ada@example.com"), rows[0].Group["user"])
 	require.EqualValues(t, 1, rows[0].Tasks)
 	bad := b.api.Get("/v1/costs?group_by=planet")
 	require.Equal(t, http.StatusUnprocessableEntity, bad.Code, bad.Body.String())

@@ -174,6 +174,22 @@ func adminOnly(ctx context.Context) error {
 	return nil
 }
 
+// Caller is who makes a request, as Authenticate found it: the tenant it
+// acts for, the actor audit rows name ("apikey:<id>" or "anonymous") and
+// its role (store.RoleAdmin, RoleMember or RoleReader).
+type Caller struct {
+	Tenant string
+	Actor  string
+	Role   string
+}
+
+// CallerOf returns the caller that Authenticate put in ctx, and whether
+// there is one.
+func CallerOf(ctx context.Context) (Caller, bool) {
+	p, ok := ctx.Value(principalKey{}).(principal)
+	return Caller(p), ok
+}
+
 // who returns the principal of the request behind ctx. Every operation runs
 // behind authenticate, so it is always set.
 func who(ctx context.Context) principal {

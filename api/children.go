@@ -81,28 +81,14 @@ func (s *Server) registerChildren(api huma.API) {
 		Summary: "List a task's subtasks", Description: "The agent steps of a workflow task, in the order they started, with iteration numbers.", Tags: []string{"tasks"},
 		Errors: problems(http.StatusNotFound),
 	}, func(ctx context.Context, in *TaskIDInput) (*listOutput[Subtask], error) {
-		rows, err := s.Store.ListSubtasks(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
-		return listOf(rows, err, s.fail, ctx, "task "+in.ID, func(st store.Subtask) Subtask {
-			return Subtask{ID: st.ID.String(), RunID: st.RunID, StepID: st.StepID, Agent: st.Agent, Iteration: st.Iteration, Status: st.Status,
-				Model: st.Model, InputTokens: st.InputTokens, OutputTokens: st.OutputTokens, CostUSD: st.CostUSD,
-				Output: st.Output, Error: st.Error, WorkflowID: st.WorkflowID, CreatedAt: st.CreatedAt, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
-		})
+		return itemsOf(s.Subtasks(ctx, uuid.MustParse(in.ID)))
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "listLLMCalls", Method: http.MethodGet, Path: "/v1/tasks/{id}/llm-calls",
 		Summary: "List a task's LLM calls", Description: "Every attempt, with messages, answer, tokens, cost and latency.", Tags: []string{"tasks"},
 		Errors: problems(http.StatusNotFound),
 	}, func(ctx context.Context, in *TaskIDInput) (*listOutput[LLMCall], error) {
-		rows, err := s.Store.ListLLMCalls(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
-		return listOf(rows, err, s.fail, ctx, "task "+in.ID, func(c store.LLMCall) LLMCall {
-			out := LLMCall{ID: c.ID, Attempt: c.Attempt, Provider: c.Provider, Model: c.Model, Request: c.Request, Response: c.Response,
-				InputTokens: c.InputTokens, OutputTokens: c.OutputTokens, CostUSD: c.CostUSD, LatencyMS: c.LatencyMS,
-				StatusCode: c.StatusCode, Error: c.Error, CreatedAt: c.CreatedAt}
-			if c.SubtaskID != nil {
-				out.SubtaskID = c.SubtaskID.String()
-			}
-			return out
-		})
+		return itemsOf(s.LLMCalls(ctx, uuid.MustParse(in.ID)))
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "listTaskEvents", Method: http.MethodGet, Path: "/v1/tasks/{id}/events",
@@ -127,6 +113,32 @@ func (s *Server) registerChildren(api huma.API) {
 	stream.Items = message
 }
 
+// Subtasks lists the subtasks of a task of ctx's tenant, as GET
+// /v1/tasks/{id}/subtasks does. Its errors are huma.StatusErrors.
+func (s *Server) Subtasks(ctx context.Context, id uuid.UUID) ([]Subtask, error) {
+	rows, err := s.Store.ListSubtasks(ctx, who(ctx).Tenant, id)
+	return convert(rows, err, s.fail, ctx, "task "+id.String(), func(st store.Subtask) Subtask {
+		return Subtask{ID: st.ID.String(), RunID: st.RunID, StepID: st.StepID, Agent: st.Agent, Iteration: st.Iteration, Status: st.Status,
+			Model: st.Model, InputTokens: st.InputTokens, OutputTokens: st.OutputTokens, CostUSD: st.CostUSD,
+			Output: st.Output, Error: st.Error, WorkflowID: st.WorkflowID, CreatedAt: st.CreatedAt, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
+	})
+}
+
+// LLMCalls lists the LLM calls of a task of ctx's tenant, as GET
+// /v1/tasks/{id}/llm-calls does. Its errors are huma.StatusErrors.
+func (s *Server) LLMCalls(ctx context.Context, id uuid.UUID) ([]LLMCall, error) {
+	rows, err := s.Store.ListLLMCalls(ctx, who(ctx).Tenant, id)
+	return convert(rows, err, s.fail, ctx, "task "+id.String(), func(c store.LLMCall) LLMCall {
+		out := LLMCall{ID: c.ID, Attempt: c.Attempt, Provider: c.Provider, Model: c.Model, Request: c.Request, Response: c.Response,
+			InputTokens: c.InputTokens, OutputTokens: c.OutputTokens, CostUSD: c.CostUSD, LatencyMS: c.LatencyMS,
+			StatusCode: c.StatusCode, Error: c.Error, CreatedAt: c.CreatedAt}
+		if c.SubtaskID != nil {
+			out.SubtaskID = c.SubtaskID.String()
+		}
+		return out
+	})
+}
+
 // listOutput is a response holding a list.
 type listOutput[T any] struct {
 	Body struct {
@@ -143,6 +155,25 @@ func listOf[S, T any](rows []S, err error, fail func(context.Context, string, er
 	for _, r := range rows {
 		out.Body.Items = append(out.Body.Items, conv(r))
 	}
+	return out, nil
+}
+
+// convert maps rows to the API's items, or the error to a problem (see fail).
+func convert[S, T any](rows []S, err error, fail func(context.Context, string, error) error, ctx context.Context, what string, conv func(S) T) ([]T, error) {
+	out, err := listOf(rows, err, fail, ctx, what, conv)
+	if err != nil {
+		return nil, err
+	}
+	return out.Body.Items, nil
+}
+
+// itemsOf wraps items, or returns err.
+func itemsOf[T any](items []T, err error) (*listOutput[T], error) {
+	if err != nil {
+		return nil, err
+	}
+	out := &listOutput[T]{}
+	out.Body.Items = items
 	return out, nil
 }
 

@@ -77,10 +77,16 @@ func (s *Server) registerEvents(api huma.API) {
 			"They are also the task's \"log\" events, so its event stream carries them live.",
 		Tags: []string{"tasks"}, Errors: problems(http.StatusNotFound),
 	}, func(ctx context.Context, in *ListLogsInput) (*listOutput[Log], error) {
-		rows, err := s.Store.ListLogs(ctx, who(ctx).Tenant, uuid.MustParse(in.ID), in.After, in.Limit)
-		return listOf(rows, err, s.fail, ctx, "task "+in.ID, func(l store.Log) Log {
-			return Log{ID: l.ID, At: l.At, Level: l.Level, Message: l.Message, Node: l.Node, Attrs: l.Attrs}
-		})
+		return itemsOf(s.Logs(ctx, in))
+	})
+}
+
+// Logs lists log lines of a task of ctx's tenant, as GET
+// /v1/tasks/{id}/logs does. Its errors are huma.StatusErrors.
+func (s *Server) Logs(ctx context.Context, in *ListLogsInput) ([]Log, error) {
+	rows, err := s.Store.ListLogs(ctx, who(ctx).Tenant, uuid.MustParse(in.ID), in.After, in.Limit)
+	return convert(rows, err, s.fail, ctx, "task "+in.ID, func(l store.Log) Log {
+		return Log{ID: l.ID, At: l.At, Level: l.Level, Message: l.Message, Node: l.Node, Attrs: l.Attrs}
 	})
 }
 

@@ -109,7 +109,7 @@ func (s *Server) registerExport(api huma.API) {
 		}
 		f := store.TaskFilter{
 			TenantID: who(ctx).Tenant, Status: store.Status(in.Status), Type: in.Type, Model: in.Model,
-			UserIDHash: s.userHash(who(ctx).Tenant, in.UserEmail), CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore,
+			UserIDHash: s.UserHash(who(ctx).Tenant, in.UserEmail), CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore,
 			Cursor: in.Cursor, Limit: 1,
 		}
 		// A bad filter, a bad cursor or a database down answer a problem

@@ -57,36 +57,19 @@ func (s *Server) registerReports(api huma.API) {
 		Summary: "Cost report", Description: "Tokens and cost of the tenant's tasks, grouped. Admin keys only.", Tags: []string{"reports"},
 		Errors: problems(http.StatusForbidden),
 	}, func(ctx context.Context, in *CostsInput) (*listOutput[CostRow], error) {
-		if err := adminOnly(ctx); err != nil {
-			return nil, err
-		}
-		rows, err := s.Store.Costs(ctx, who(ctx).Tenant, strings.Split(in.GroupBy, ","), in.From, in.To)
-		return listOf(rows, err, s.fail, ctx, "costs", func(r store.CostRow) CostRow {
-			return CostRow{Group: r.Group, Tasks: r.Tasks, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CostUSD: r.CostUSD}
-		})
+		return itemsOf(s.Costs(ctx, in))
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "listAudit", Method: http.MethodGet, Path: "/v1/audit",
 		Summary: "Audit log", Description: "The tenant's append-only audit log, newest first. Admin keys only.", Tags: []string{"reports"},
 		Errors: problems(http.StatusForbidden),
 	}, func(ctx context.Context, in *AuditInput) (*auditPage, error) {
-		if err := adminOnly(ctx); err != nil {
+		rows, next, err := s.Audit(ctx, in)
+		if err != nil {
 			return nil, err
 		}
-		rows, next, err := s.Store.ListAudit(ctx, store.AuditFilter{
-			TenantID: who(ctx).Tenant, EventType: in.EventType, ResourceID: in.ResourceID,
-			After: in.After, Before: in.Before, Limit: in.Limit, Cursor: in.Cursor,
-		})
-		if err != nil {
-			return nil, s.fail(ctx, "audit", err)
-		}
 		out := &auditPage{}
-		out.Body.Items = make([]AuditRow, 0, len(rows))
-		for _, a := range rows {
-			out.Body.Items = append(out.Body.Items, AuditRow{ID: a.ID, EventType: a.EventType, ResourceType: a.ResourceType,
-				ResourceID: a.ResourceID, UserIDHash: a.UserIDHash, Actor: a.Actor, At: a.At, Metadata: a.Metadata})
-		}
-		out.Body.NextCursor = next
+		out.Body.Items, out.Body.NextCursor = rows, next
 		return out, nil
 	})
 	huma.Register(api, huma.Operation{
@@ -108,6 +91,41 @@ func (s *Server) registerReports(api huma.API) {
 		}
 		return out, nil
 	})
+}
+
+// Costs is the cost report of ctx's tenant, as GET /v1/costs answers it
+// (GroupBy is required here: no default). Admin callers only. Its errors are
+// huma.StatusErrors.
+func (s *Server) Costs(ctx context.Context, in *CostsInput) ([]CostRow, error) {
+	if err := adminOnly(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.Store.Costs(ctx, who(ctx).Tenant, strings.Split(in.GroupBy, ","), in.From, in.To)
+	return convert(rows, err, s.fail, ctx, "costs", func(r store.CostRow) CostRow {
+		return CostRow{Group: r.Group, Tasks: r.Tasks, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CostUSD: r.CostUSD}
+	})
+}
+
+// Audit is a page of the audit log of ctx's tenant and the cursor of the
+// next, as GET /v1/audit answers it. Admin callers only. Its errors are
+// huma.StatusErrors.
+func (s *Server) Audit(ctx context.Context, in *AuditInput) ([]AuditRow, string, error) {
+	if err := adminOnly(ctx); err != nil {
+		return nil, "", err
+	}
+	rows, next, err := s.Store.ListAudit(ctx, store.AuditFilter{
+		TenantID: who(ctx).Tenant, EventType: in.EventType, ResourceID: in.ResourceID,
+		After: in.After, Before: in.Before, Limit: in.Limit, Cursor: in.Cursor,
+	})
+	if err != nil {
+		return nil, "", s.fail(ctx, "audit", err)
+	}
+	out := make([]AuditRow, 0, len(rows))
+	for _, a := range rows {
+		out = append(out, AuditRow{ID: a.ID, EventType: a.EventType, ResourceType: a.ResourceType,
+			ResourceID: a.ResourceID, UserIDHash: a.UserIDHash, Actor: a.Actor, At: a.At, Metadata: a.Metadata})
+	}
+	return out, next, nil
 }
 
 // AuditCheck is the answer of verifyAudit.

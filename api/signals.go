@@ -22,10 +22,13 @@ func (s *Server) registerSignals(api huma.API) {
 		Summary: "Send a signal to a task", Description: "Delivers a signal to the task's workflow, e.g. the answer to an approval step. Answers 202; 422 naming the signals the task waits for when it does not wait for this one.",
 		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"},
 		Errors: problems(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge),
-	}, s.signalTask)
+	}, s.SignalTask)
 }
 
-func (s *Server) signalTask(ctx context.Context, in *SignalInput) (*TaskOutput, error) {
+// SignalTask delivers a signal to a task of ctx's tenant, as POST
+// /v1/tasks/{id}/signals/{name} does: audited first, then sent. Its errors
+// are huma.StatusErrors.
+func (s *Server) SignalTask(ctx context.Context, in *SignalInput) (*TaskOutput, error) {
 	if err := s.checkWaitsFor(ctx, in.ID, in.Name); err != nil {
 		return nil, err
 	}

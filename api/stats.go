@@ -80,20 +80,30 @@ func (s *Server) registerStats(api huma.API) {
 		Tags:        []string{"reports"},
 		Errors:      problems(http.StatusForbidden),
 	}, func(ctx context.Context, in *StatsInput) (*struct{ Body StatsBody }, error) {
-		if err := adminOnly(ctx); err != nil {
+		body, err := s.Stats(ctx, in)
+		if err != nil {
 			return nil, err
 		}
-		window, err := time.ParseDuration(in.Window)
-		if err != nil || window < time.Minute || window > maxStatsWindow {
-			return nil, huma.Error422UnprocessableEntity(fmt.Sprintf("window %q: want a duration from 1m to %s, e.g. 1h or 24h", in.Window, maxStatsWindow))
-		}
-		to := time.Now()
-		st, err := s.Store.Stats(ctx, who(ctx).Tenant, to.Add(-window), to)
-		if err != nil {
-			return nil, s.fail(ctx, "stats", err)
-		}
-		return &struct{ Body StatsBody }{Body: statsBody(st, window)}, nil
+		return &struct{ Body StatsBody }{Body: body}, nil
 	})
+}
+
+// Stats is how the work of ctx's tenant went over the window, as GET
+// /v1/stats answers it. Admin callers only. Its errors are huma.StatusErrors.
+func (s *Server) Stats(ctx context.Context, in *StatsInput) (StatsBody, error) {
+	if err := adminOnly(ctx); err != nil {
+		return StatsBody{}, err
+	}
+	window, err := time.ParseDuration(in.Window)
+	if err != nil || window < time.Minute || window > maxStatsWindow {
+		return StatsBody{}, huma.Error422UnprocessableEntity(fmt.Sprintf("window %q: want a duration from 1m to %s, e.g. 1h or 24h", in.Window, maxStatsWindow))
+	}
+	to := time.Now()
+	st, err := s.Store.Stats(ctx, who(ctx).Tenant, to.Add(-window), to)
+	if err != nil {
+		return StatsBody{}, s.fail(ctx, "stats", err)
+	}
+	return statsBody(st, window), nil
 }
 
 // statsBody adds up the store's figures into the answer.

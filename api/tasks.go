@@ -57,6 +57,12 @@ type TaskLinks struct {
 	TemporalUI string `json:"temporal_ui,omitempty" doc:"The task's workflow in the Temporal Web UI."`
 }
 
+// TaskOf is task t as the API shows it in a list: without what it waits
+// for and its runs.
+func (s *Server) TaskOf(t store.Task) Task {
+	return s.task(t)
+}
+
 func (s *Server) task(t store.Task) Task {
 	out := Task{
 		ID: t.ID.String(), Type: t.Type, Status: t.Status, Input: t.Input, Output: t.Output, Error: t.Error,
@@ -157,12 +163,12 @@ func (s *Server) registerTasks(api huma.API) {
 		OperationID: "getTask", Method: http.MethodGet, Path: "/v1/tasks/{id}",
 		Summary: "Get a task", Description: "A task that has not ended is checked against its workflow, so one terminated in Temporal shows as failed.", Tags: []string{"tasks"},
 		Errors: problems(http.StatusNotFound),
-	}, s.getTask)
+	}, s.GetTask)
 	huma.Register(api, huma.Operation{
 		OperationID: "listTasks", Method: http.MethodGet, Path: "/v1/tasks",
 		Summary: "List tasks", Description: "Newest first, with filters and cursor pagination.", Tags: []string{"tasks"},
 		Errors: problems(),
-	}, s.listTasks)
+	}, s.ListTasks)
 	huma.Register(api, huma.Operation{
 		OperationID: "cancelTask", Method: http.MethodPost, Path: "/v1/tasks/{id}/cancel",
 		Summary: "Cancel a task", Description: "Requests cancellation of the task's workflow; the LLM call in flight is aborted. Answers 202: the task shows `canceled` once the workflow has stopped, or at once for a task whose workflow never started.",
@@ -201,7 +207,7 @@ func (s *Server) CreateTask(ctx context.Context, in *CreateTaskInput) (*TaskOutp
 		metadata, _ = json.Marshal(body.Metadata)
 	}
 	t, created, err := s.Store.CreateTask(ctx, store.NewTask{
-		TenantID: p.Tenant, UserIDHash: s.userHash(p.Tenant, body.UserEmail), Type: body.Type,
+		TenantID: p.Tenant, UserIDHash: s.UserHash(p.Tenant, body.UserEmail), Type: body.Type,
 		Input: body.Input, Model: start.model, Priority: body.Priority,
 		Queue: cmp.Or(body.Queue, start.queue), Timeout: timeout,
 		IdempotencyKey: in.IdempotencyKey, RequestHash: hash, Metadata: metadata, DefinitionHash: start.hash, Actor: p.Actor,
@@ -311,7 +317,10 @@ func (s *Server) ReadTask(ctx context.Context, id uuid.UUID) (store.Task, error)
 	return t, nil
 }
 
-func (s *Server) getTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
+// GetTask reads a task of ctx's tenant as GET /v1/tasks/{id} answers it:
+// reconciled, with what it waits for and its runs. Its errors are
+// huma.StatusErrors.
+func (s *Server) GetTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, error) {
 	t, err := s.ReadTask(ctx, uuid.MustParse(in.ID))
 	if err != nil {
 		return nil, err
@@ -328,11 +337,13 @@ func (s *Server) getTask(ctx context.Context, in *TaskIDInput) (*TaskOutput, err
 	return &TaskOutput{Status: http.StatusOK, Body: out}, nil
 }
 
-func (s *Server) listTasks(ctx context.Context, in *ListTasksInput) (*TaskList, error) {
+// ListTasks lists a page of the tasks of ctx's tenant, as GET /v1/tasks
+// does (UserEmail hashed). Its errors are huma.StatusErrors.
+func (s *Server) ListTasks(ctx context.Context, in *ListTasksInput) (*TaskList, error) {
 	tasks, next, err := s.Store.ListTasks(ctx, store.TaskFilter{
 		TenantID: who(ctx).Tenant, Status: store.Status(in.Status), Type: in.Type, ScheduleID: in.ScheduleID,
 		Source:     store.Source(in.Source),
-		UserIDHash: s.userHash(who(ctx).Tenant, in.UserEmail), CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore,
+		UserIDHash: s.UserHash(who(ctx).Tenant, in.UserEmail), CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore,
 		Limit: in.Limit, Cursor: in.Cursor,
 	})
 	if err != nil {

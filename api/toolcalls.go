@@ -68,26 +68,32 @@ func (s *Server) registerToolCalls(api huma.API) {
 		Summary: "List a task's tool calls", Description: "Every call of a tool by the task, in the order made, with its arguments, result or error, and status (pending_approval, running, succeeded, failed, rejected).", Tags: []string{"tasks"},
 		Errors: problems(http.StatusNotFound),
 	}, func(ctx context.Context, in *TaskIDInput) (*listOutput[ToolCall], error) {
-		rows, err := s.Store.ListToolCalls(ctx, who(ctx).Tenant, uuid.MustParse(in.ID))
-		return listOf(rows, err, s.fail, ctx, "task "+in.ID, toolCall)
+		return itemsOf(s.ToolCalls(ctx, uuid.MustParse(in.ID)))
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "approveToolCall", Method: http.MethodPost, Path: "/v1/tasks/{id}/tool-calls/{call_id}/approve",
 		Summary: "Approve a tool call", Description: "Lets a call waiting for approval run. The decision is audited (tool_call_approved), then sent to the task's workflow. Answers 202 with the call; it shows running once the workflow has it.",
 		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"},
 		Errors: problems(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge),
-	}, s.decideToolCall(true))
+	}, s.DecideToolCall(true))
 	huma.Register(api, huma.Operation{
 		OperationID: "rejectToolCall", Method: http.MethodPost, Path: "/v1/tasks/{id}/tool-calls/{call_id}/reject",
 		Summary: "Reject a tool call", Description: "Refuses a call waiting for approval: it does not run, and the model is told it was rejected, with the comment. The decision is audited (tool_call_rejected), then sent to the task's workflow. Answers 202 with the call.",
 		DefaultStatus: http.StatusAccepted, Tags: []string{"tasks"},
 		Errors: problems(http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge),
-	}, s.decideToolCall(false))
+	}, s.DecideToolCall(false))
 }
 
-// decideToolCall returns the operation that approves (or rejects) a call waiting for approval,
+// ToolCalls lists the tool calls of a task of ctx's tenant, as GET
+// /v1/tasks/{id}/tool-calls does. Its errors are huma.StatusErrors.
+func (s *Server) ToolCalls(ctx context.Context, id uuid.UUID) ([]ToolCall, error) {
+	rows, err := s.Store.ListToolCalls(ctx, who(ctx).Tenant, id)
+	return convert(rows, err, s.fail, ctx, "task "+id.String(), toolCall)
+}
+
+// DecideToolCall returns the operation that approves (or rejects) a call waiting for approval,
 // as the authenticated caller.
-func (s *Server) decideToolCall(approved bool) func(context.Context, *ToolDecisionInput) (*ToolCallOutput, error) {
+func (s *Server) DecideToolCall(approved bool) func(context.Context, *ToolDecisionInput) (*ToolCallOutput, error) {
 	eventType := "tool_call_rejected"
 	if approved {
 		eventType = "tool_call_approved"

@@ -8,11 +8,11 @@ import (
 	"strings"
 )
 
-// userHash returns the keyed hash stored in place of a user's email: an
+// UserHash returns the keyed hash stored in place of a user's email: an
 // HMAC-SHA-256, keyed with HashKey, of the tenant and the normalised address,
 // so the same person has the same hash within a tenant and unrelated hashes
 // across tenants. An empty email has no hash.
-func (s *Server) userHash(tenant, email string) string {
+func (s *Server) UserHash(tenant, email string) string {
 	if email == "" {
 		return ""
 	}

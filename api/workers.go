@@ -52,27 +52,40 @@ func (s *Server) registerWorkers(api huma.API) {
 		Tags:   []string{"operations"},
 		Errors: problems(http.StatusForbidden),
 	}, func(ctx context.Context, _ *struct{}) (*workersOutput, error) {
-		if err := adminOnly(ctx); err != nil {
+		queues, err := s.Workers(ctx)
+		if err != nil {
 			return nil, err
 		}
-		queues, err := s.queues(ctx)
-		if err != nil {
-			return nil, s.fail(ctx, "task queues", err)
-		}
 		out := &workersOutput{}
-		for _, name := range queues {
-			q := TaskQueue{Name: name}
-			var err error
-			if q.Workflow, err = s.describeQueue(ctx, name, enums.TASK_QUEUE_TYPE_WORKFLOW); err != nil {
-				return nil, s.fail(ctx, "task queue "+name, err)
-			}
-			if q.Activity, err = s.describeQueue(ctx, name, enums.TASK_QUEUE_TYPE_ACTIVITY); err != nil {
-				return nil, s.fail(ctx, "task queue "+name, err)
-			}
-			out.Body.Items = append(out.Body.Items, q)
-		}
+		out.Body.Items = queues
 		return out, nil
 	})
+}
+
+// Workers lists the task queues troupe uses with their workers and backlog,
+// as GET /v1/workers answers it. Admin callers only. Its errors are
+// huma.StatusErrors.
+func (s *Server) Workers(ctx context.Context) ([]TaskQueue, error) {
+	if err := adminOnly(ctx); err != nil {
+		return nil, err
+	}
+	queues, err := s.queues(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, "task queues", err)
+	}
+	var out []TaskQueue
+	for _, name := range queues {
+		q := TaskQueue{Name: name}
+		var err error
+		if q.Workflow, err = s.describeQueue(ctx, name, enums.TASK_QUEUE_TYPE_WORKFLOW); err != nil {
+			return nil, s.fail(ctx, "task queue "+name, err)
+		}
+		if q.Activity, err = s.describeQueue(ctx, name, enums.TASK_QUEUE_TYPE_ACTIVITY); err != nil {
+			return nil, s.fail(ctx, "task queue "+name, err)
+		}
+		out = append(out, q)
+	}
+	return out, nil
 }
 
 // queues lists the task queues troupe uses: the default one first, then

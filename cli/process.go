@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/troupe-dev/troupe/api"
+	"github.com/troupe-dev/troupe/console"
 	"github.com/troupe-dev/troupe/definitions"
 	"github.com/troupe-dev/troupe/openaiapi"
 	"github.com/troupe-dev/troupe/store"
@@ -149,11 +150,12 @@ func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) er
 	srv.Tools = p.tools
 	hub := stream.NewHub(p.store, p.logger.With("component", "stream"))
 	srv.Events = hub
-	openai := openaiapi.New(srv)
+	openai, ui := openaiapi.New(srv), console.New(srv, hub)
 	ws := &stream.WebSocket{Hub: hub, Authenticate: srv.AuthenticateReader, Stopping: api.ShuttingDown, Logger: p.logger.With("component", "websocket")}
 	srv.Mount = func(r chi.Router) {
 		openai.Routes(r)
 		r.Get("/v1/ws", ws.ServeHTTP)
+		ui.Routes(r)
 	}
 	stop := srv.StartSweep(ctx)
 	defer stop()

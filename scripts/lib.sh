@@ -17,6 +17,17 @@ ensure_pg_binaries() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
 }
 
+# ensure_chromium installs Debian's chromium package when it is missing: the
+# console's browser tests drive it headless.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then return; fi
+  echo "chromium not found: installing Debian's chromium package for the browser tests" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}
+
 # ensure_go checks that a Go toolchain is on PATH.
 ensure_go() {
   if ! command -v go >/dev/null 2>&1; then

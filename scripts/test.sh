@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every troupe test against a real PostgreSQL: the one TEST_DATABASE_URL
 # points at, else a private cluster started here and removed afterwards
-# (installing Debian's postgresql package first when the machine has none). It
+# (installing Debian's postgresql package first when the machine has none;
+# likewise chromium, for the console's browser tests). It
 # never writes into a server it was not pointed at.
 # Extra arguments go to `go test` (e.g. ./scripts/test.sh -run TestDev ./cli/).
 set -euo pipefail
@@ -30,6 +31,8 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
 fi
 # devserver tests start private clusters from the PostgreSQL binaries.
 ensure_pg_binaries
+# The console's browser tests (cli) drive Debian's chromium headless.
+ensure_chromium
 # The OpenAI-compatible API is tested with the official Node SDK too.
 ensure_node_openai
 
