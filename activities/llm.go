@@ -19,7 +19,9 @@ import (
 
 // chatModel is the LLM the activities talk to.
 type chatModel interface {
-	Chat(ctx context.Context, req llm.Request) (llm.Response, error)
+	// ChatStream answers req, passing the content to onDelta as it is
+	// written.
+	ChatStream(ctx context.Context, req llm.Request, onDelta llm.DeltaFunc) (llm.Response, error)
 	// Provider names the provider of a model, for calls that failed.
 	Provider(model string) string
 }
@@ -59,7 +61,9 @@ type CallResult struct {
 
 // CallLLM sends one chat completion request, the conversation loaded from
 // Postgres, with the model a retry chose for its workflow if there is one
-// (store.ModelOverride). It heartbeats while the provider works, so a cancellation of the
+// (store.ModelOverride), and streams the answer: its text is written as it arrives into
+// llm.delta events of the task (see Delta), coalesced and off the read
+// loop. It heartbeats while the provider works, so a cancellation of the
 // workflow reaches it and aborts the HTTP request. It does not record a
 // successful answer: the workflow records it with RecordLLMCall, so a failed
 // write can never make Temporal pay for the same answer twice. A failed
@@ -83,11 +87,14 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 	if err := a.reserveBudget(ctx, in.TaskID, req, callKey, info); err != nil {
 		return CallResult{}, err
 	}
+	deltas := newDeltaWriter(a.Store, in.TaskID, Delta{CallKey: callKey, Attempt: int(info.Attempt), SubtaskID: in.SubtaskID}, activity.GetLogger(ctx), deltaInterval)
 	stop := heartbeat(ctx)
 	started := a.now()
-	resp, err := a.LLM.Chat(ctx, req)
+	resp, err := a.LLM.ChatStream(ctx, req, deltas.add)
 	stop()
 	latency := a.now().Sub(started)
+	// The rest of a canceled call's text is not written: the task ends.
+	deltas.close(ctx.Err() == nil)
 	if err != nil {
 		a.recordFailedCall(ctx, in, req, callKey, int(info.Attempt), latency, err)
 		return CallResult{}, classify(ctx, err)

@@ -37,9 +37,15 @@ func (r *Router) Chat(ctx context.Context, req Request) (Response, error) {
 		return r.mock.Chat(ctx, req)
 	}
 	if r.openai == nil {
-		return Response{}, newError(0, codeNotConfigured, fmt.Sprintf(
-			"model %q needs an OpenAI-compatible provider, but OPENAI_API_KEY is not set (set it, with OPENAI_BASE_URL for OpenRouter, Ollama or vLLM, or use model %q)",
-			req.Model, MockModel), 0, nil)
+		return Response{}, notConfigured(req.Model)
 	}
 	return r.openai.Chat(ctx, req)
+}
+
+// notConfigured is the error of a model other than MockModel without an
+// OpenAI client.
+func notConfigured(model string) *Error {
+	return newError(0, codeNotConfigured, fmt.Sprintf(
+		"model %q needs an OpenAI-compatible provider, but OPENAI_API_KEY is not set (set it, with OPENAI_BASE_URL for OpenRouter, Ollama or vLLM, or use model %q)",
+		model, MockModel), 0, nil)
 }

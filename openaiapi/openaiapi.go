@@ -20,13 +20,24 @@ import (
 // Handler serves the OpenAI-compatible routes for an API server.
 type Handler struct {
 	api *api.Server
+	// Events follows a task's events, so that a streamed completion sends
+	// the answer as it is written (New sets the API's, its hub); nil sends
+	// it whole at the end.
+	Events Events
 	// poll is how often a completion reads its task until it ends.
 	poll time.Duration
+	// keepAlive is how long a streamed completion may stay silent.
+	keepAlive time.Duration
 }
 
-// New returns the OpenAI-compatible routes of s.
+// New returns the OpenAI-compatible routes of s, following task events
+// with s.Events.
 func New(s *api.Server) *Handler {
-	return &Handler{api: s, poll: 200 * time.Millisecond}
+	h := &Handler{api: s, poll: 200 * time.Millisecond, keepAlive: keepAliveEvery}
+	if s.Events != nil {
+		h.Events = s.Events
+	}
+	return h
 }
 
 // Routes adds the routes to r (set it as api.Server.Mount).

@@ -24,6 +24,8 @@ type Server struct {
 	handler  Handler
 	mu       sync.Mutex
 	requests []llm.Request
+	streamed []bool
+	aborted  int
 }
 
 // Reply is what the fake answers to one request.
@@ -38,6 +40,25 @@ type Reply struct {
 	// ToolCalls are answered as message.tool_calls with finish_reason
 	// "tool_calls" (content null when Content is empty).
 	ToolCalls []llm.ToolCall
+
+	// The fields below apply to a streamed answer (a request with "stream":
+	// true), see Server.
+	//
+	// ChunkRunes is how many runes of Content each content chunk carries
+	// (default 4), and of a tool call's arguments each arguments chunk.
+	ChunkRunes int
+	// ChunkDelay is the pause after each chunk but the last (respecting
+	// request ctx cancellation): Delay is the time to the first token,
+	// ChunkDelay the time between tokens.
+	ChunkDelay time.Duration
+	// NoUsage leaves out the usage chunk even when the request asked for
+	// it, as some OpenAI-compatible servers do.
+	NoUsage bool
+	// ErrorAfterChunks, with a non-200 Status, answers 200 and streams that
+	// many content chunks before an error event {"error": {...}} (message
+	// Content, code ErrorCode, type from Status), as a provider failing
+	// mid-answer does. 0 answers the HTTP error before any chunk.
+	ErrorAfterChunks int
 }
 
 // Handler decides the reply to the n-th request (n starts at 1). req holds
@@ -47,7 +68,12 @@ type Reply struct {
 type Handler func(n int, req llm.Request) Reply
 
 // NewServer starts a server answering POST /v1/chat/completions with h,
-// closed on t.Cleanup. A body that does not decode gets a 400 and is
+// closed on t.Cleanup. A request with "stream": true is answered as OpenAI
+// streams: chat.completion.chunk server-sent events (the role, the content
+// in pieces of Reply.ChunkRunes, each tool call's id and name then its
+// arguments in pieces, the finish reason, the usage chunk when
+// stream_options.include_usage is set, then [DONE]), Reply.ChunkDelay
+// apart. A body that does not decode gets a 400 and is
 // neither recorded nor passed to h.
 func NewServer(t testing.TB, h Handler) *Server {
 	s := &Server{handler: h}
@@ -64,6 +90,29 @@ func (s *Server) Requests() []llm.Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
+}
+
+// Streamed returns, for each request received in order, whether it asked
+// for a streamed answer.
+func (s *Server) Streamed() []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.streamed)
+}
+
+// Aborted returns how many requests ended (their context done, as when the
+// client goes away) before the answer was complete.
+func (s *Server) Aborted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.aborted
+}
+
+// abort counts a request that ended before its answer was complete.
+func (s *Server) abort() {
+	s.mu.Lock()
+	s.aborted++
+	s.mu.Unlock()
 }
 
 // Count returns how many requests the server received.
@@ -96,7 +145,11 @@ type chatBody struct {
 	Temperature         *float64  `json:"temperature"`
 	MaxTokens           int       `json:"max_tokens"`
 	MaxCompletionTokens int       `json:"max_completion_tokens"`
-	ResponseFormat      *struct {
+	Stream              bool      `json:"stream"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	ResponseFormat *struct {
 		Type       string `json:"type"`
 		JSONSchema *struct {
 			Name   string          `json:"name"`
@@ -133,25 +186,24 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	req := body.request()
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
+	s.streamed = append(s.streamed, body.Stream)
 	n := len(s.requests)
 	s.mu.Unlock()
 
 	reply := s.handler(n, req)
-	if reply.Delay > 0 {
-		timer := time.NewTimer(reply.Delay)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-		case <-r.Context().Done():
-			return
-		}
+	if !s.sleep(r, reply.Delay) {
+		return
 	}
 	for k, v := range reply.Header {
 		w.Header().Set(k, v)
 	}
 	status := cmp.Or(reply.Status, http.StatusOK)
-	if status != http.StatusOK {
+	if status != http.StatusOK && (!body.Stream || reply.ErrorAfterChunks == 0) {
 		writeError(w, status, cmp.Or(reply.Content, http.StatusText(status)), reply.ErrorCode)
+		return
+	}
+	if body.Stream {
+		s.stream(w, r, n, req.Model, reply, body.StreamOptions != nil && body.StreamOptions.IncludeUsage)
 		return
 	}
 	answer, finish := message{Role: "assistant", ToolCalls: toolCalls(reply.ToolCalls)}, "stop"
@@ -170,7 +222,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			Message:      answer,
 			FinishReason: finish,
 		}},
-		Usage: usage{
+		Usage: &usage{
 			PromptTokens:     reply.InputTokens,
 			CompletionTokens: reply.OutputTokens,
 			TotalTokens:      reply.InputTokens + reply.OutputTokens,
@@ -186,7 +238,7 @@ type completion struct {
 	Created int64    `json:"created"`
 	Model   string   `json:"model"`
 	Choices []choice `json:"choices"`
-	Usage   usage    `json:"usage"`
+	Usage   *usage   `json:"usage"`
 }
 
 type choice struct {
@@ -259,6 +311,11 @@ type apiError struct {
 }
 
 func writeError(w http.ResponseWriter, status int, msg, code string) {
+	writeJSON(w, status, errorBody(status, msg, code))
+}
+
+// errorBody is {"error": {...}} for a failure with status.
+func errorBody(status int, msg, code string) map[string]apiError {
 	e := apiError{Message: msg, Type: "invalid_request_error"}
 	if status >= 500 {
 		e.Type = "server_error"
@@ -266,7 +323,7 @@ func writeError(w http.ResponseWriter, status int, msg, code string) {
 	if code != "" {
 		e.Code = &code
 	}
-	writeJSON(w, status, map[string]apiError{"error": e})
+	return map[string]apiError{"error": e}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
