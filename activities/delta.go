@@ -23,6 +23,16 @@ const (
 	deltaChars    = 200
 )
 
+// Bounds on the writes of deltas, which are for watchers only (the answer
+// itself is recorded by RecordLLMCall): a write gives up after
+// deltaWriteTimeout, and closing a writer waits at most deltaCloseWait for
+// the write in progress and the last one, so that a slow or unreachable
+// store can never hold back the answer of a call.
+const (
+	deltaWriteTimeout = 5 * time.Second
+	deltaCloseWait    = time.Second
+)
+
 // Delta is the payload of an llm.delta event: a piece of the answer of
 // one attempt of one LLM call. The pieces of an attempt, in Seq order
 // (0, 1, 2...), joined, are the text the model wrote. When an attempt
@@ -45,7 +55,8 @@ type eventAppender interface {
 	AppendEvent(ctx context.Context, taskID uuid.UUID, kind, dedupeKey string, payload any) error
 }
 
-// warner logs a warning (an activity's logger, or slog's).
+// warner logs a warning (slog's: not an activity's logger, whose lines
+// are written to the store the writer failed to reach).
 type warner interface {
 	Warn(msg string, keyvals ...any)
 }
@@ -54,7 +65,7 @@ type warner interface {
 // events, written by a goroutine of its own so that the read loop only
 // appends to a buffer: while a write is slow, the next pieces gather into
 // the next event. A write that fails is logged and its text kept for the
-// next one.
+// next one; only the first failure of a writer is logged.
 type deltaWriter struct {
 	store  eventAppender
 	taskID uuid.UUID
@@ -62,10 +73,14 @@ type deltaWriter struct {
 	log    warner
 	every  time.Duration // deltaInterval, but in tests
 
+	ctx    context.Context // of the writes, canceled once closing has waited enough
+	cancel context.CancelFunc
+
 	mu      sync.Mutex
 	pending []byte
 	last    time.Time // when the last write ended
 	failed  bool      // whether it failed
+	warned  bool      // whether a failure was logged
 	seq     int
 
 	signal chan struct{} // pending changed
@@ -81,6 +96,7 @@ func newDeltaWriter(st eventAppender, taskID uuid.UUID, base Delta, log warner, 
 		store: st, taskID: taskID, base: base, log: log, every: every,
 		signal: make(chan struct{}, 1), stop: make(chan bool, 1), done: make(chan struct{}),
 	}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
 	go w.run()
 	return w
 }
@@ -100,11 +116,18 @@ func (w *deltaWriter) add(text string) {
 	}
 }
 
-// close stops the writer once it has written what it holds, if flush; it
-// returns when the writer is done.
+// close stops the writer once it has written what it holds, if flush and
+// the store answered the last write; it returns when the writer is done,
+// within deltaCloseWait: a write still running then is canceled.
 func (w *deltaWriter) close(flush bool) {
+	if !flush {
+		w.cancel()
+	}
+	giveUp := time.AfterFunc(deltaCloseWait, w.cancel)
+	defer giveUp.Stop()
 	w.stop <- flush
 	<-w.done
+	w.cancel()
 }
 
 // run writes an event whenever text is pending and every has
@@ -112,17 +135,16 @@ func (w *deltaWriter) close(flush bool) {
 // failed write, only the former), until close.
 func (w *deltaWriter) run() {
 	defer close(w.done)
-	ctx := context.Background()
 	for {
 		w.mu.Lock()
 		n, last, failed := len(w.pending), w.last, w.failed
 		w.mu.Unlock()
 		var timer *time.Timer
 		var timeout <-chan time.Time
-		if n > 0 {
+		if n > 0 && w.ctx.Err() == nil { // (canceled: closing gave up)
 			wait := time.Until(last.Add(w.every))
 			if n >= deltaChars && !failed || wait <= 0 {
-				w.write(ctx)
+				w.write()
 				continue
 			}
 			timer = time.NewTimer(wait)
@@ -132,8 +154,8 @@ func (w *deltaWriter) run() {
 		case <-w.signal:
 		case <-timeout:
 		case flush := <-w.stop:
-			if flush {
-				w.write(ctx)
+			if flush && !failed {
+				w.write()
 			}
 			return
 		}
@@ -145,7 +167,7 @@ func (w *deltaWriter) run() {
 
 // write writes the pending text as the next event. On failure the text
 // goes back in front of what came since, to be written with it.
-func (w *deltaWriter) write(ctx context.Context) {
+func (w *deltaWriter) write() {
 	w.mu.Lock()
 	text := w.pending
 	w.pending = nil
@@ -156,14 +178,17 @@ func (w *deltaWriter) write(ctx context.Context) {
 	}
 	d := w.base
 	d.Seq, d.Text = seq, string(text)
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(w.ctx, deltaWriteTimeout)
 	defer cancel()
-	err := w.store.AppendEvent(wctx, w.taskID, DeltaKind, fmt.Sprintf("%s:%s:%d:%d", DeltaKind, d.CallKey, d.Attempt, seq), d)
+	err := w.store.AppendEvent(ctx, w.taskID, DeltaKind, fmt.Sprintf("%s:%s:%d:%d", DeltaKind, d.CallKey, d.Attempt, seq), d)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.last, w.failed = time.Now(), err != nil
 	if err != nil {
-		w.log.Warn("write llm.delta event", "task_id", w.taskID, "call_key", d.CallKey, "attempt", d.Attempt, "seq", seq, "error", err)
+		if !w.warned {
+			w.warned = true
+			w.log.Warn("write llm.delta event (later failures of this call are not logged)", "task_id", w.taskID, "call_key", d.CallKey, "attempt", d.Attempt, "seq", seq, "error", err)
+		}
 		w.pending = append(text, w.pending...)
 		return
 	}

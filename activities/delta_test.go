@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,6 +136,38 @@ func TestDeltasOfAnotherAttemptAreKeptApart(t *testing.T) {
 	ds = deltas(t, b.acts.Store, b.task.ID)
 	require.Len(t, ds, 3, "a canceled call's rest is not written")
 	require.Equal(t, "written at once", ds[2].Text)
+}
+
+// downStore answers no write until the write gives up, as a store that
+// cannot be reached; it counts the writes.
+type downStore struct{ writes *atomic.Int64 }
+
+func (s downStore) AppendEvent(ctx context.Context, _ uuid.UUID, _, _ string, _ any) error {
+	s.writes.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// warnings counts warnings.
+type warnings struct{ n *atomic.Int64 }
+
+func (w warnings) Warn(string, ...any) { w.n.Add(1) }
+
+// The answer of a call must not wait for the watchers' deltas: with the
+// store down, closing the writer returns within deltaCloseWait, and its
+// failures are logged once.
+func TestDeltaWriterCloseDoesNotWaitForAStoreThatIsDown(t *testing.T) {
+	t.Parallel()
+	var writes, warned atomic.Int64
+	w := newDeltaWriter(downStore{&writes}, uuid.New(), Delta{CallKey: "k", Attempt: 1}, warnings{&warned}, time.Millisecond)
+	w.add("the first piece, whose write hangs")
+	require.Eventually(t, func() bool { return writes.Load() == 1 }, 5*time.Second, time.Millisecond)
+	w.add(" and the rest")
+	start := time.Now()
+	w.close(true)
+	require.Less(t, time.Since(start), deltaCloseWait+time.Second, "close gives up on the store")
+	require.EqualValues(t, 1, writes.Load(), "no last write after a failed one")
+	require.EqualValues(t, 1, warned.Load())
 }
 
 // discard is a logger that drops everything.

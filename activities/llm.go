@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -71,6 +72,11 @@ type CallResult struct {
 // classified: those a retry cannot fix are non-retryable, the others carry
 // the provider's Retry-After as the next retry delay.
 func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, error) {
+	// Heartbeats last the whole attempt: what comes before the call and
+	// after the answer waits on the store, and an attempt the server timed
+	// out for want of heartbeats while Postgres was down would go on
+	// unaware, paying for an answer nobody records.
+	defer heartbeat(ctx)()
 	info := activity.GetInfo(ctx)
 	req := in.Request
 	var err error
@@ -87,11 +93,9 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 	if err := a.reserveBudget(ctx, in.TaskID, req, callKey, info); err != nil {
 		return CallResult{}, err
 	}
-	deltas := newDeltaWriter(a.Store, in.TaskID, Delta{CallKey: callKey, Attempt: int(info.Attempt), SubtaskID: in.SubtaskID}, activity.GetLogger(ctx), deltaInterval)
-	stop := heartbeat(ctx)
+	deltas := newDeltaWriter(a.Store, in.TaskID, Delta{CallKey: callKey, Attempt: int(info.Attempt), SubtaskID: in.SubtaskID}, slog.Default(), deltaInterval)
 	started := a.now()
 	resp, err := a.LLM.ChatStream(ctx, req, deltas.add)
-	stop()
 	latency := a.now().Sub(started)
 	// The rest of a canceled call's text is not written: the task ends.
 	deltas.close(ctx.Err() == nil)
@@ -243,6 +247,7 @@ func heartbeat(ctx context.Context) (stop func()) {
 		defer close(exited)
 		t := time.NewTicker(heartbeatEvery)
 		defer t.Stop()
+		activity.RecordHeartbeat(ctx)
 		for {
 			select {
 			case <-done:

@@ -76,11 +76,15 @@ func (a *attempt) Init(outbound interceptor.ActivityOutboundInterceptor) error {
 func (a *attempt) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	a.worker = activity.GetLogger(ctx)
 	out, err := a.Next.ExecuteActivity(ctx, in)
+	// The line about the attempt's outcome is written beside its result,
+	// not before: the attempt's heartbeats have stopped, and a store that
+	// is slow to answer must not time out (and so repeat) an attempt that
+	// is done.
 	switch {
 	case err != nil:
-		a.keep(ctx, "warn", fmt.Sprintf("%s attempt %d failed: %v", a.activity, a.number, err), nil)
+		go a.keep(ctx, "warn", fmt.Sprintf("%s attempt %d failed: %v", a.activity, a.number, err), nil)
 	case a.number > 1:
-		a.keep(ctx, "info", fmt.Sprintf("%s succeeded on attempt %d", a.activity, a.number), nil)
+		go a.keep(ctx, "info", fmt.Sprintf("%s succeeded on attempt %d", a.activity, a.number), nil)
 	}
 	return out, err
 }
