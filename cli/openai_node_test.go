@@ -20,7 +20,7 @@ import (
 
 // TestOpenAINodeSDK drives troupe dev with the official OpenAI Node SDK
 // (testdata/openai-node/check.cjs): models, a completion, a streamed
-// completion with its usage chunk, and an unknown model's error.
+// completion in pieces with its usage chunk, and an unknown model's error.
 // ./scripts/test.sh installs the SDK (scripts/lib.sh ensure_node_openai).
 func TestOpenAINodeSDK(t *testing.T) {
 	t.Parallel()
@@ -30,7 +30,8 @@ func TestOpenAINodeSDK(t *testing.T) {
 	}
 	fake := llmtest.NewServer(t, func(_ int, req llm.Request) llmtest.Reply {
 		if strings.Contains(req.Messages[len(req.Messages)-1].Content, "Stream it.") {
-			return llmtest.Reply{Content: "A streamed, durable answer.", InputTokens: 12, OutputTokens: 6}
+			// Written slowly, a piece per 120 ms: the deltas come apart.
+			return llmtest.Reply{Content: "A streamed, durable answer.", InputTokens: 12, OutputTokens: 6, ChunkRunes: 4, ChunkDelay: 120 * time.Millisecond}
 		}
 		return llmtest.Reply{Content: "Durable answer.", InputTokens: 21, OutputTokens: 4}
 	})
@@ -59,11 +60,12 @@ func TestOpenAINodeSDK(t *testing.T) {
 			}
 		}
 		Stream struct {
-			Chunks       int
-			Content      string
-			FinishReason string `json:"finish_reason"`
-			IDs          []string
-			Usage        struct {
+			Chunks        int
+			ContentChunks int `json:"content_chunks"`
+			Content       string
+			FinishReason  string `json:"finish_reason"`
+			IDs           []string
+			Usage         struct {
 				PromptTokens     int64 `json:"prompt_tokens"`
 				CompletionTokens int64 `json:"completion_tokens"`
 			}
@@ -91,7 +93,7 @@ func TestOpenAINodeSDK(t *testing.T) {
 
 	require.Equal(t, "A streamed, durable answer.", got.Stream.Content)
 	require.Equal(t, "stop", got.Stream.FinishReason)
-	require.GreaterOrEqual(t, got.Stream.Chunks, 3, "role, content, finish and usage chunks")
+	require.GreaterOrEqual(t, got.Stream.ContentChunks, 3, "the answer comes in pieces, as the model writes it")
 	require.Len(t, got.Stream.IDs, 1, "every chunk names the same completion (its task)")
 	require.Equal(t, int64(12), got.Stream.Usage.PromptTokens)
 	require.Equal(t, int64(6), got.Stream.Usage.CompletionTokens)

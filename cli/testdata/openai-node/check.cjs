@@ -30,12 +30,13 @@ async function main() {
     stream: true,
     stream_options: { include_usage: true },
   });
-  const streamed = { chunks: 0, content: "", finish_reason: null, usage: null, ids: [] };
+  const streamed = { chunks: 0, content_chunks: 0, content: "", finish_reason: null, usage: null, ids: [] };
   for await (const chunk of stream) {
     streamed.chunks++;
     if (!streamed.ids.includes(chunk.id)) streamed.ids.push(chunk.id);
     if (chunk.usage) streamed.usage = chunk.usage;
     for (const choice of chunk.choices) {
+      if (choice.delta?.content) streamed.content_chunks++;
       streamed.content += choice.delta?.content ?? "";
       if (choice.finish_reason) streamed.finish_reason = choice.finish_reason;
     }
