@@ -15,12 +15,18 @@ import (
 	"github.com/troupe-dev/troupe/store"
 )
 
+// streamedAnswer is the answer TestConsoleInTheBrowser watches being written.
+const streamedAnswer = "Sea otters wrap themselves in kelp so that they do not drift apart while they sleep."
+
 // TestConsoleInTheBrowser drives the console of `troupe dev` (no API keys,
 // so no login) with headless chromium, and saves a screenshot of each page.
 func TestConsoleInTheBrowser(t *testing.T) {
 	cost := 0.002
 	fake := llmtest.NewServer(t, func(_ int, req llm.Request) llmtest.Reply {
 		prompt := req.Messages[len(req.Messages)-1].Content
+		if strings.Contains(prompt, "STREAMED-ANSWER") { // written slowly, 6 runes at a time
+			return llmtest.Reply{Content: streamedAnswer, InputTokens: 40, OutputTokens: 20, Cost: &cost, Delay: 500 * time.Millisecond, ChunkRunes: 6, ChunkDelay: 80 * time.Millisecond}
+		}
 		if strings.Contains(prompt, "SLOW-ANSWER") {
 			return llmtest.Reply{Content: "Otters **hold hands** while they sleep.", InputTokens: 30, OutputTokens: 9, Cost: &cost, Delay: 2 * time.Second}
 		}
@@ -47,6 +53,36 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		require.NoError(t, err)
 		require.NotEmpty(t, bars, "the LLM call on the timeline")
 		screenshot(t, ctx, dir, "task", 1280)
+	})
+
+	t.Run("the task page shows the answer growing while it is written", func(t *testing.T) {
+		var slow taskJSON
+		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks",
+			map[string]any{"type": "chat", "input": map[string]any{"prompt": "STREAMED-ANSWER: how do otters sleep?"}}, nil, &slow))
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.api+"/ui/tasks/"+slow.ID)))
+		waitLive(t, ctx)
+		// Read the answer being written, as shown, until the task ends.
+		var seen []string
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(40 * time.Millisecond) {
+			shown, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#live .streaming")?.textContent ?? ""`))
+			require.NoError(t, err)
+			if shown != "" && (len(seen) == 0 || shown != seen[len(seen)-1]) {
+				if seen = append(seen, shown); len(seen) == 3 {
+					screenshot(t, ctx, dir, "task-streaming", 1280)
+				}
+			}
+			if shown == streamedAnswer || strings.Contains(text(t, ctx, "h1"), "completed") {
+				break
+			}
+		}
+		require.GreaterOrEqual(t, len(seen), 3, "the answer grew while it was written: %q", seen)
+		for i, shown := range seen {
+			require.True(t, strings.HasPrefix(streamedAnswer, shown), "what is shown is the start of the answer: %q", shown)
+			if i > 0 {
+				require.Greater(t, len(shown), len(seen[i-1]), "it only grows: %q", seen)
+			}
+		}
+		s.waitFor(t, slow.ID, "completed")
 	})
 
 	t.Run("a submitted task appears in the list and turns completed without a reload", func(t *testing.T) {
