@@ -200,10 +200,14 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 }
 
 // wait reads the task until it has ended, and answers an error unless it
-// completed. When the client goes away first, the task is canceled unless
-// the request's X-Troupe-Keep-Running header is true; when the server
-// shuts down, the task runs on.
+// completed. It reads it again when the task's final event arrives (from
+// Events), and every poll when that event cannot come (no Events, a
+// subscription refused or ended early), or every 25 polls meanwhile. When the client goes away first, the task is
+// canceled unless the request's X-Troupe-Keep-Running header is true; when
+// the server shuts down, the task runs on.
 func (h *Handler) wait(ctx context.Context, r *http.Request, id uuid.UUID) (store.Task, error) {
+	var ended <-chan struct{} // closed after the task's final event
+	poll, subscribed := h.poll, false
 	for {
 		t, err := h.api.ReadTask(ctx, id)
 		if ctx.Err() != nil { // the client left, perhaps during the read
@@ -215,15 +219,34 @@ func (h *Handler) wait(ctx context.Context, r *http.Request, id uuid.UUID) (stor
 		if t.Status.Terminal() {
 			return t, taskError(t)
 		}
+		if !subscribed && h.Events != nil {
+			subscribed = true
+			if events, err := h.Events.Subscribe(ctx, t.TenantID, id, 0); err == nil {
+				ended, poll = drain(events), 25*h.poll
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return t, h.leave(ctx, r, id)
 		case <-api.ShuttingDown(ctx):
 			return t, &apiError{Status: http.StatusServiceUnavailable, Type: "server_error",
 				Message: "troupe is shutting down; the task runs on: GET /v1/tasks/" + id.String() + " has its result."}
-		case <-time.After(h.poll):
+		case <-ended:
+			ended, poll = nil, h.poll
+		case <-time.After(poll):
 		}
 	}
+}
+
+// drain reads events to their end, and closes the returned channel then.
+func drain(events <-chan store.Event) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range events {
+		}
+	}()
+	return done
 }
 
 // leave cancels the task of a client gone away, unless the request's
