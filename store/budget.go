@@ -111,6 +111,10 @@ func (s *Store) ListBudgets(ctx context.Context) ([]Budget, error) {
 	return budgets, nil
 }
 
+const tenantAndBudget = `
+SELECT t.tenant_id, EXISTS (SELECT 1 FROM tenant_budgets b WHERE b.tenant_id = t.tenant_id)
+FROM tasks t WHERE t.id = $1`
+
 const lockBudget = `SELECT monthly_usd FROM tenant_budgets WHERE tenant_id = $1 FOR UPDATE`
 
 const spentAndReserved = `
@@ -129,17 +133,23 @@ ON CONFLICT (call_key) DO UPDATE SET amount_usd = EXCLUDED.amount_usd, expires_a
 // costs exceed their estimates. A tenant without a budget reserves nothing.
 func (s *Store) ReserveBudget(ctx context.Context, taskID uuid.UUID, callKey string, estimateUSD float64, ttl time.Duration) error {
 	now := s.now()
+	// Most tenants have no budget: one read, outside a transaction, says so
+	// (it is on the way to every LLM call's first token).
+	var tenant string
+	var limited bool
+	err := s.pool.QueryRow(ctx, tenantAndBudget, taskID).Scan(&tenant, &limited)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("task %s: %w", taskID, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("read task's tenant: %w", err)
+	}
+	if !limited {
+		return nil
+	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		var tenant string
-		err := tx.QueryRow(ctx, `SELECT tenant_id FROM tasks WHERE id = $1`, taskID).Scan(&tenant)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("task %s: %w", taskID, ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("read task's tenant: %w", err)
-		}
 		var budget float64
-		err = tx.QueryRow(ctx, lockBudget, tenant).Scan(&budget)
+		err := tx.QueryRow(ctx, lockBudget, tenant).Scan(&budget)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // no budget
 		}
