@@ -103,6 +103,9 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 		a.recordFailedCall(ctx, in, req, callKey, int(info.Attempt), latency, err)
 		return CallResult{}, classify(ctx, err)
 	}
+	cost := a.Prices.CostOf(resp)
+	activity.GetLogger(ctx).Info("model answered", "model", cmp.Or(resp.Model, req.Model), "finish_reason", resp.FinishReason,
+		"input_tokens", resp.InputTokens, "output_tokens", resp.OutputTokens, "cost_usd", cost, "latency_ms", latency.Milliseconds(), "tool_calls", len(resp.ToolCalls))
 	return CallResult{
 		Message:      llm.Message{Role: "assistant", Content: resp.Content, ToolCalls: resp.ToolCalls},
 		FinishReason: resp.FinishReason,
@@ -110,7 +113,7 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 		Provider:     resp.Provider,
 		InputTokens:  resp.InputTokens,
 		OutputTokens: resp.OutputTokens,
-		CostUSD:      a.Prices.CostOf(resp),
+		CostUSD:      cost,
 		LatencyMS:    latency.Milliseconds(),
 		CallKey:      callKey,
 		Attempt:      int(info.Attempt),

@@ -88,10 +88,10 @@ func (t *Tools) CallTool(ctx context.Context, in ToolInput) (ToolOutput, error) 
 		attribute.Int("troupe.tool.attempt", attempt),
 	))
 	defer span.End()
-	stop := heartbeat(ctx)
+	// Heartbeats last the whole attempt, its log line included (see CallLLM).
+	defer heartbeat(ctx)()
 	started := t.now()
 	res, err := t.Toolbox.Call(ctx, tool.Call{Tool: &in.Tool, Name: in.MCPName, Args: in.Args, Key: in.CallID})
-	stop()
 	latency := t.now().Sub(started)
 	outcome := "ok"
 	switch {
@@ -103,6 +103,9 @@ func (t *Tools) CallTool(ctx context.Context, in ToolInput) (ToolOutput, error) 
 		outcome = "tool_error"
 	}
 	t.Metrics.ObserveToolCall(in.Name, outcome, latency)
+	if err == nil {
+		activity.GetLogger(ctx).Info("tool answered", "tool", in.Name, "outcome", outcome, "latency_ms", latency.Milliseconds(), "bytes", len(res.Content))
+	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		return ToolOutput{}, classifyTool(ctx, err)

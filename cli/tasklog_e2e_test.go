@@ -15,7 +15,8 @@ import (
 
 // TestDevTaskLogsAndTrace checks that a task carries its trace id, and keeps
 // the log lines of its activities: here, the provider's first answer is a
-// 500, so the model call fails once and succeeds on its second attempt.
+// 500, so the model call fails once and succeeds on its second attempt,
+// whose answer is logged with its tokens.
 func TestDevTaskLogsAndTrace(t *testing.T) {
 	t.Parallel()
 	fake := llmtest.NewServer(t, func(n int, _ llm.Request) llmtest.Reply {
@@ -37,9 +38,10 @@ func TestDevTaskLogsAndTrace(t *testing.T) {
 
 	var logs struct {
 		Items []struct {
-			Level   string `json:"level"`
-			Message string `json:"message"`
-			Node    string `json:"node"`
+			Level   string         `json:"level"`
+			Message string         `json:"message"`
+			Node    string         `json:"node"`
+			Attrs   map[string]any `json:"attrs"`
 		} `json:"items"`
 	}
 	// The line about an attempt's outcome is written beside its result.
@@ -56,6 +58,14 @@ func TestDevTaskLogsAndTrace(t *testing.T) {
 	require.Contains(t, joined, "warn CallLLM: CallLLM attempt 1 failed:", joined)
 	require.Contains(t, joined, "provider hiccup")
 	require.Contains(t, joined, "info CallLLM: CallLLM succeeded on attempt 2")
+	require.Contains(t, joined, "info CallLLM: model answered", "a successful call says so")
+	for _, l := range logs.Items {
+		if l.Message == "model answered" {
+			require.EqualValues(t, 10, l.Attrs["input_tokens"])
+			require.EqualValues(t, 3, l.Attrs["output_tokens"])
+			require.Equal(t, "gpt-4o-mini", l.Attrs["model"])
+		}
+	}
 
 	var events struct {
 		Items []struct {

@@ -258,6 +258,14 @@ steps:
 		}
 		require.True(t, sawTools && sawResult)
 		require.Contains(t, s.eventKinds(t, task.ID), "tool_call.finished")
+		lines, err := s.store.ListLogs(ctx, "default", uuid.MustParse(task.ID), 0, 100)
+		require.NoError(t, err)
+		var messages []string
+		for _, l := range lines {
+			messages = append(messages, l.Node+": "+l.Message)
+		}
+		require.Contains(t, messages, "CallTool: tool answered", "the task's log says what its tools did")
+		require.Contains(t, messages, "CallLLM: model answered")
 
 		// The conversation, tool calls included, is in llm-calls.
 		var llmCalls struct {
