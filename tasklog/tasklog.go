@@ -66,15 +66,18 @@ type attempt struct {
 	number   int32
 	key      string
 	lines    atomic.Int64
-	worker   log.Logger // the worker's logger, for lines that cannot be kept
+	out      *outboundInterceptor
 }
 
 func (a *attempt) Init(outbound interceptor.ActivityOutboundInterceptor) error {
-	return a.Next.Init(&outboundInterceptor{ActivityOutboundInterceptorBase: interceptor.ActivityOutboundInterceptorBase{Next: outbound}, attempt: a})
+	a.out = &outboundInterceptor{ActivityOutboundInterceptorBase: interceptor.ActivityOutboundInterceptorBase{Next: outbound}, attempt: a}
+	return a.Next.Init(a.out)
 }
 
 func (a *attempt) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
-	a.worker = activity.GetLogger(ctx)
+	// The worker's logger as it is without this interceptor: a line that
+	// cannot be kept is reported there, not kept (and failing) again.
+	worker := a.out.Next.GetLogger(ctx)
 	out, err := a.Next.ExecuteActivity(ctx, in)
 	// The line about the attempt's outcome is written beside its result,
 	// not before: the attempt's heartbeats have stopped, and a store that
@@ -82,21 +85,22 @@ func (a *attempt) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteAc
 	// is done.
 	switch {
 	case err != nil:
-		go a.keep(ctx, "warn", fmt.Sprintf("%s attempt %d failed: %v", a.activity, a.number, err), nil)
+		go a.keep(ctx, worker, "warn", fmt.Sprintf("%s attempt %d failed: %v", a.activity, a.number, err), nil)
 	case a.number > 1:
-		go a.keep(ctx, "info", fmt.Sprintf("%s succeeded on attempt %d", a.activity, a.number), nil)
+		go a.keep(ctx, worker, "info", fmt.Sprintf("%s succeeded on attempt %d", a.activity, a.number), nil)
 	}
 	return out, err
 }
 
-// keep writes a line of the attempt to its task.
-func (a *attempt) keep(ctx context.Context, level, msg string, keyvals []any) {
+// keep writes a line of the attempt to its task; a line it cannot write
+// is reported to worker, a logger whose lines are not kept.
+func (a *attempt) keep(ctx context.Context, worker log.Logger, level, msg string, keyvals []any) {
 	line := store.LogLine{Level: level, Message: msg, Node: a.activity, Attrs: attrs(keyvals)}
 	key := a.key + ":" + strconv.FormatInt(a.lines.Add(1), 10)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	if err := a.logs.AppendLog(wctx, a.task, key, time.Now(), line); err != nil && a.worker != nil {
-		a.worker.Warn("keep a task's log line", "task_id", a.task, "error", err)
+	if err := a.logs.AppendLog(wctx, a.task, key, time.Now(), line); err != nil {
+		worker.Warn("keep a task's log line", "task_id", a.task, "error", err)
 	}
 }
 
@@ -149,17 +153,17 @@ type logger struct {
 
 func (l *logger) Info(msg string, keyvals ...any) {
 	l.Logger.Info(msg, keyvals...)
-	l.attempt.keep(l.ctx, "info", msg, append(l.with[:len(l.with):len(l.with)], keyvals...))
+	l.attempt.keep(l.ctx, l.Logger, "info", msg, append(l.with[:len(l.with):len(l.with)], keyvals...))
 }
 
 func (l *logger) Warn(msg string, keyvals ...any) {
 	l.Logger.Warn(msg, keyvals...)
-	l.attempt.keep(l.ctx, "warn", msg, append(l.with[:len(l.with):len(l.with)], keyvals...))
+	l.attempt.keep(l.ctx, l.Logger, "warn", msg, append(l.with[:len(l.with):len(l.with)], keyvals...))
 }
 
 func (l *logger) Error(msg string, keyvals ...any) {
 	l.Logger.Error(msg, keyvals...)
-	l.attempt.keep(l.ctx, "error", msg, append(l.with[:len(l.with):len(l.with)], keyvals...))
+	l.attempt.keep(l.ctx, l.Logger, "error", msg, append(l.with[:len(l.with):len(l.with)], keyvals...))
 }
 
 // With returns a logger that adds keyvals to each line.
