@@ -36,10 +36,16 @@ type Options struct {
 	Logs tasklog.Appender
 }
 
+// HeartbeatEvery is the most time between two heartbeats the worker sends
+// for an activity that heartbeats (the SDK would otherwise send one per
+// 80% of its heartbeat timeout): a cancel reaches a call within it.
+const HeartbeatEvery = 2 * time.Second
+
 func (o Options) sdk() worker.Options {
 	opts := worker.Options{
 		WorkerStopTimeout:                  cmp.Or(o.StopTimeout, 30*time.Second),
 		MaxConcurrentActivityExecutionSize: o.ActivityConcurrency,
+		MaxHeartbeatThrottleInterval:       HeartbeatEvery,
 	}
 	if o.Logs != nil {
 		opts.Interceptors = []interceptor.WorkerInterceptor{tasklog.NewInterceptor(o.Logs)}

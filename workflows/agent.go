@@ -25,7 +25,11 @@ const maxAnswerAttempts = 3
 const (
 	defaultCallTimeout  = 2 * time.Minute
 	defaultCallDeadline = 10 * time.Minute
-	heartbeatTimeout    = 5 * time.Second
+	// heartbeatTimeout leaves an attempt several missed heartbeats (the
+	// worker sends one at least every 2 seconds) before the server
+	// times it out, so a worker busy for a moment does not pay for a call
+	// twice.
+	heartbeatTimeout = 10 * time.Second
 )
 
 // agentCall is one run of an agent: the conversation to start with, the
