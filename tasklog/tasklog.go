@@ -79,15 +79,15 @@ func (a *attempt) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteAc
 	// cannot be kept is reported there, not kept (and failing) again.
 	worker := a.out.Next.GetLogger(ctx)
 	out, err := a.Next.ExecuteActivity(ctx, in)
-	// The line about the attempt's outcome is written beside its result,
-	// not before: the attempt's heartbeats have stopped, and a store that
-	// is slow to answer must not time out (and so repeat) an attempt that
-	// is done.
+	// The line about the attempt's outcome is written before its result
+	// goes back, so that it comes before what the workflow does next (the
+	// task's final event, say). Its heartbeats have stopped: writeTimeout
+	// stays well within the heartbeat timeout left.
 	switch {
 	case err != nil:
-		go a.keep(ctx, worker, "warn", fmt.Sprintf("%s attempt %d failed: %v", a.activity, a.number, err), nil)
+		a.keep(ctx, worker, "warn", fmt.Sprintf("%s attempt %d failed: %v", a.activity, a.number, err), nil)
 	case a.number > 1:
-		go a.keep(ctx, worker, "info", fmt.Sprintf("%s succeeded on attempt %d", a.activity, a.number), nil)
+		a.keep(ctx, worker, "info", fmt.Sprintf("%s succeeded on attempt %d", a.activity, a.number), nil)
 	}
 	return out, err
 }
