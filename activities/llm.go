@@ -250,7 +250,6 @@ func heartbeat(ctx context.Context) (stop func()) {
 		defer close(exited)
 		t := time.NewTicker(heartbeatEvery)
 		defer t.Stop()
-		activity.RecordHeartbeat(ctx)
 		for {
 			select {
 			case <-done:
