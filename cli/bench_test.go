@@ -94,13 +94,9 @@ func benchmarkLoad(b *testing.B, s *devStack, inFlight int, baseline time.Durati
 		e2e = append(e2e, total)
 		oh = append(oh, total-time.Duration(calls[0].LatencyMS)*time.Millisecond)
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	b.ReportMetric(ms(pct(submit, 50)), "submit-p50-ms")
-	b.ReportMetric(ms(pct(submit, 99)), "submit-p99-ms")
-	b.ReportMetric(ms(pct(e2e, 50)), "e2e-p50-ms")
-	b.ReportMetric(ms(pct(e2e, 99)), "e2e-p99-ms")
-	b.ReportMetric(ms(pct(oh, 50)), "overhead-p50-ms")
-	b.ReportMetric(ms(pct(oh, 99)), "overhead-p99-ms")
+	reportPercentiles(b, "submit", submit)
+	reportPercentiles(b, "e2e", e2e)
+	reportPercentiles(b, "overhead", oh)
 	b.ReportMetric(float64(len(ids))/last.Sub(first).Seconds(), "tasks/s")
 	b.ReportMetric(ms(baseline), "baseline-llm-ms")
 	b.ReportMetric(float64(pct(e2e, 50))/float64(baseline), "e2e/baseline")
@@ -110,16 +106,37 @@ func benchmarkLoad(b *testing.B, s *devStack, inFlight int, baseline time.Durati
 // directCallLatency is the median latency of calling the fake LLM directly
 // with troupe's OpenAI client: the floor under any task's end-to-end time.
 func directCallLatency(b *testing.B, fake *llmtest.Server) time.Duration {
+	return directCalls(b, fake, func(c *llm.OpenAI, req llm.Request) (time.Time, error) {
+		_, err := c.Chat(context.Background(), req)
+		return time.Now(), err
+	})
+}
+
+// directCalls is the median, over 20 calls of the fake made with troupe's
+// OpenAI client by call, of the time from a call's start to the moment it
+// returns.
+func directCalls(b *testing.B, fake *llmtest.Server, call func(*llm.OpenAI, llm.Request) (time.Time, error)) time.Duration {
 	c := llm.NewOpenAI(llm.OpenAIConfig{APIKey: "k", BaseURL: fake.URL})
+	req := llm.Request{Model: "gpt-4o-mini", Messages: []llm.Message{{Role: "user", Content: "hi"}}}
 	var ds []time.Duration
 	for range 20 {
 		t0 := time.Now()
-		_, err := c.Chat(context.Background(), llm.Request{Model: "gpt-4o-mini", Messages: []llm.Message{{Role: "user", Content: "hi"}}})
+		at, err := call(c, req)
 		require.NoError(b, err)
-		ds = append(ds, time.Since(t0))
+		ds = append(ds, at.Sub(t0))
 	}
 	return pct(ds, 50)
 }
+
+// reportPercentiles reports the median and 99th percentile of ds as the
+// metrics name-p50-ms and name-p99-ms.
+func reportPercentiles(b *testing.B, name string, ds []time.Duration) {
+	b.ReportMetric(ms(pct(ds, 50)), name+"-p50-ms")
+	b.ReportMetric(ms(pct(ds, 99)), name+"-p99-ms")
+}
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func pct(ds []time.Duration, p int) time.Duration {
 	if len(ds) == 0 {

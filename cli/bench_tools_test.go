@@ -90,11 +90,9 @@ func BenchmarkToolCalls(b *testing.B) {
 		plain, withTools, perCall = append(plain, p), append(withTools, w), append(perCall, calls...)
 	}
 	b.StopTimer()
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	turn := (pct(withTools, 50) - pct(plain, 50)) / benchTurns
 	b.ReportMetric(ms(pct(direct, 50)), "direct-tool-ms")
-	b.ReportMetric(ms(pct(perCall, 50)), "tool-call-p50-ms")
-	b.ReportMetric(ms(pct(perCall, 99)), "tool-call-p99-ms")
+	reportPercentiles(b, "tool-call", perCall)
 	b.ReportMetric(float64(pct(perCall, 50))/float64(pct(direct, 50)), "call/direct")
 	b.ReportMetric(ms(turn), "tool-turn-ms")
 	b.ReportMetric(float64(turn)/float64(pct(direct, 50)), "turn/direct")

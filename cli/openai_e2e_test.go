@@ -42,10 +42,9 @@ func TestOpenAICompatibleAPI(t *testing.T) {
 	})
 	s := startDev(t, fake, map[string]string{"TROUPE_AUTH": "apikey"})
 	ctx := t.Context()
-	key, _, err := s.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "acme", Role: store.RoleMember, Name: "openai"})
-	require.NoError(t, err)
+	key := s.memberKey(t, "acme")
 	auth := map[string]string{"Authorization": "Bearer " + key}
-	client := openai.NewClient(option.WithBaseURL(s.api+"/v1"), option.WithAPIKey(key), option.WithMaxRetries(0))
+	client := s.openAI(key)
 
 	models, err := client.Models.List(ctx)
 	require.NoError(t, err)
@@ -137,7 +136,7 @@ func TestOpenAICompatibleAPI(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, apiErr.StatusCode)
 	require.Equal(t, "model_not_found", apiErr.Code)
 	require.Contains(t, apiErr.Message, "no-such-agent")
-	stranger := openai.NewClient(option.WithBaseURL(s.api+"/v1"), option.WithAPIKey("not-a-key"), option.WithMaxRetries(0))
+	stranger := s.openAI("not-a-key")
 	_, err = stranger.Models.List(ctx)
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
@@ -145,7 +144,7 @@ func TestOpenAICompatibleAPI(t *testing.T) {
 
 	readerKey, _, err := s.store.CreateAPIKey(ctx, store.NewAPIKey{TenantID: "acme", Role: store.RoleReader, Name: "openai-reader"})
 	require.NoError(t, err)
-	reader := openai.NewClient(option.WithBaseURL(s.api+"/v1"), option.WithAPIKey(readerKey), option.WithMaxRetries(0))
+	reader := s.openAI(readerKey)
 	_, err = reader.Models.List(ctx)
 	require.NoError(t, err, "a reader may list the models")
 	_, err = reader.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
@@ -157,7 +156,7 @@ func TestOpenAICompatibleAPI(t *testing.T) {
 
 	// A task that fails is an error the SDK does not retry (by default it
 	// retries a 500): a retry would run the agent again.
-	retrying := openai.NewClient(option.WithBaseURL(s.api+"/v1"), option.WithAPIKey(key))
+	retrying := s.openAI(key, option.WithMaxRetries(2)) // the SDK's default
 	_, err = retrying.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
 		Model: "chat", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("fail please")},
 	})
@@ -206,9 +205,7 @@ func TestOpenAIStreamsTokens(t *testing.T) {
 		return llmtest.Reply{Content: slowAnswer, InputTokens: 30, OutputTokens: 64, ChunkRunes: 5, ChunkDelay: 40 * time.Millisecond}
 	})
 	s := startDev(t, fake, nil)
-	key, _, err := s.store.CreateAPIKey(t.Context(), store.NewAPIKey{TenantID: "default", Role: store.RoleMember, Name: "tokens"})
-	require.NoError(t, err)
-	client := openai.NewClient(option.WithBaseURL(s.api+"/v1"), option.WithAPIKey(key), option.WithMaxRetries(0))
+	client := s.openAI(s.memberKey(t, "default"))
 	stream := client.Chat.Completions.NewStreaming(t.Context(), openai.ChatCompletionNewParams{
 		Model:         "chat",
 		Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("stream slowly")},
@@ -241,4 +238,18 @@ func TestOpenAIStreamsTokens(t *testing.T) {
 	require.Equal(t, int64(30), usage.PromptTokens)
 	require.Equal(t, int64(64), usage.CompletionTokens)
 	require.Equal(t, int64(94), usage.TotalTokens)
+}
+
+// memberKey creates a member key of tenant.
+func (s *devStack) memberKey(t testing.TB, tenant string) string {
+	t.Helper()
+	key, _, err := s.store.CreateAPIKey(context.Background(), store.NewAPIKey{TenantID: tenant, Role: store.RoleMember, Name: "openai sdk"})
+	require.NoError(t, err)
+	return key
+}
+
+// openAI is an OpenAI Go SDK client of s's OpenAI-compatible door with key,
+// retrying nothing unless opts say otherwise.
+func (s *devStack) openAI(key string, opts ...option.RequestOption) openai.Client {
+	return openai.NewClient(append([]option.RequestOption{option.WithBaseURL(s.api + "/v1"), option.WithAPIKey(key), option.WithMaxRetries(0)}, opts...)...)
 }

@@ -7,12 +7,10 @@ import (
 	"time"
 
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 	"github.com/stretchr/testify/require"
 
 	"github.com/troupe-dev/troupe/llm"
 	"github.com/troupe-dev/troupe/llm/llmtest"
-	"github.com/troupe-dev/troupe/store"
 )
 
 // BenchmarkTimeToFirstToken measures, one task at a time, the time to the
@@ -44,9 +42,7 @@ func BenchmarkTimeToFirstToken(b *testing.B) {
 			require.True(b, ok, "an llm.delta")
 		})
 	})
-	key, _, err := s.store.CreateAPIKey(context.Background(), store.NewAPIKey{TenantID: "default", Role: store.RoleMember, Name: "bench"})
-	require.NoError(b, err)
-	client := openai.NewClient(option.WithBaseURL(s.api+"/v1"), option.WithAPIKey(key), option.WithMaxRetries(0))
+	client := s.openAI(s.memberKey(b, "default"))
 	b.Run("openai", func(b *testing.B) {
 		benchmarkFirstToken(b, provider, func(mark func()) {
 			stream := client.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
@@ -76,10 +72,8 @@ func benchmarkFirstToken(b *testing.B, provider time.Duration, run func(mark fun
 		run(func() { ttft = append(ttft, time.Since(t0)) })
 		time.Sleep(300 * time.Millisecond) // the task ends before the next starts
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(provider), "provider-ttft-ms")
-	b.ReportMetric(ms(pct(ttft, 50)), "ttft-p50-ms")
-	b.ReportMetric(ms(pct(ttft, 99)), "ttft-p99-ms")
+	reportPercentiles(b, "ttft", ttft)
 	b.ReportMetric(ms(pct(ttft, 50)-provider), "added-p50-ms")
 	b.ReportMetric(ms(pct(ttft, 99)-provider), "added-p99-ms")
 	b.ReportMetric(float64(pct(ttft, 50))/float64(provider), "ttft/provider")
@@ -89,18 +83,66 @@ func benchmarkFirstToken(b *testing.B, provider time.Duration, run func(mark fun
 // providerTimeToFirstToken is the median time from a streamed request to
 // the fake to its first content piece, with troupe's OpenAI client.
 func providerTimeToFirstToken(b *testing.B, fake *llmtest.Server) time.Duration {
-	c := llm.NewOpenAI(llm.OpenAIConfig{APIKey: "k", BaseURL: fake.URL})
-	var ds []time.Duration
-	for range 20 {
-		t0 := time.Now()
-		var first time.Duration
-		_, err := c.ChatStream(context.Background(), llm.Request{Model: "gpt-4o-mini", Messages: []llm.Message{{Role: "user", Content: "hi"}}}, func(string) {
-			if first == 0 {
-				first = time.Since(t0)
+	return directCalls(b, fake, func(c *llm.OpenAI, req llm.Request) (first time.Time, err error) {
+		_, err = c.ChatStream(context.Background(), req, func(string) {
+			if first.IsZero() {
+				first = time.Now()
 			}
 		})
-		require.NoError(b, err)
-		ds = append(ds, first)
+		return first, err
+	})
+}
+
+// BenchmarkChatCompletions measures, one call at a time, an answer of the
+// same agent ("chat", the fake answering after fakeLatency) through two
+// doors, taken in turn in the same run: "completions", a non-streamed POST
+// /v1/chat/completions with the OpenAI Go SDK; "tasks", POST /v1/tasks, its
+// event stream read to the task's final event, then GET /v1/tasks/{id} for
+// the output, as a client of the task API does. It reports the p50 and p99
+// of each, and the ratio of the medians (completions/tasks).
+//
+//	go test -run '^$' -bench BenchmarkChatCompletions -benchtime 50x ./cli/
+func BenchmarkChatCompletions(b *testing.B) {
+	fake := llmtest.NewServer(b, func(int, llm.Request) llmtest.Reply {
+		return llmtest.Reply{Content: "ok", InputTokens: 50, OutputTokens: 5, Delay: fakeLatency}
+	})
+	s := startDev(b, fake, nil)
+	client := s.openAI(s.memberKey(b, "default"))
+
+	viaTasks := func() {
+		var task taskJSON
+		require.Equal(b, http.StatusCreated, s.call(b, http.MethodPost, "/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "hello"}}, nil, &task))
+		events, stop := s.openEvents(b, task.ID, 0)
+		defer stop()
+		for e := range events {
+			if e.Kind == "completed" {
+				break
+			}
+		}
+		require.Equal(b, http.StatusOK, s.call(b, http.MethodGet, "/v1/tasks/"+task.ID, nil, nil, &task))
+		require.Equal(b, "completed", task.Status)
 	}
-	return pct(ds, 50)
+	viaCompletions := func() {
+		c, err := client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+			Model: "chat", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello")},
+		})
+		require.NoError(b, err)
+		require.Equal(b, "ok", c.Choices[0].Message.Content)
+	}
+	var tasks, completions []time.Duration
+	timed := func(run func()) time.Duration {
+		t0 := time.Now()
+		run()
+		return time.Since(t0)
+	}
+	b.ResetTimer()
+	for range b.N {
+		tasks = append(tasks, timed(viaTasks))
+		completions = append(completions, timed(viaCompletions))
+	}
+	b.StopTimer()
+	reportPercentiles(b, "tasks", tasks)
+	reportPercentiles(b, "completions", completions)
+	b.ReportMetric(float64(pct(completions, 50))/float64(pct(tasks, 50)), "completions/tasks")
+	b.ReportMetric(0, "ns/op")
 }
