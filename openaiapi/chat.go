@@ -199,30 +199,34 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c.answer(t))
 }
 
-// wait reads the task until it has ended, and answers an error unless it
-// completed. It reads it again when the task's final event arrives (from
-// Events), and every poll when that event cannot come (no Events, a
-// subscription refused or ended early), or every 25 polls meanwhile. When the client goes away first, the task is
-// canceled unless the request's X-Troupe-Keep-Running header is true; when
-// the server shuts down, the task runs on.
+// wait reads the task once it has ended, and answers an error unless it
+// completed. It reads it when the task's final event arrives (from Events),
+// and every poll when that event cannot come (no Events, a subscription
+// refused or ended early), or every 25 polls meanwhile. When the client goes
+// away first, the task is canceled unless the request's
+// X-Troupe-Keep-Running header is true; when the server shuts down, the
+// task runs on.
 func (h *Handler) wait(ctx context.Context, r *http.Request, id uuid.UUID) (store.Task, error) {
 	var ended <-chan struct{} // closed after the task's final event
-	poll, subscribed := h.poll, false
-	for {
-		t, err := h.api.ReadTask(ctx, id)
-		if ctx.Err() != nil { // the client left, perhaps during the read
-			return t, h.leave(ctx, r, id)
+	poll := h.poll
+	if caller, ok := api.CallerOf(ctx); ok && h.Events != nil {
+		if events, err := h.Events.Subscribe(ctx, caller.Tenant, id, 0); err == nil {
+			ended, poll = drain(events), 25*h.poll
 		}
-		if err != nil {
-			return t, err
-		}
-		if t.Status.Terminal() {
-			return t, taskError(t)
-		}
-		if !subscribed && h.Events != nil {
-			subscribed = true
-			if events, err := h.Events.Subscribe(ctx, t.TenantID, id, 0); err == nil {
-				ended, poll = drain(events), 25*h.poll
+	}
+	var t store.Task
+	for read := ended == nil; ; read = true {
+		if read {
+			var err error
+			t, err = h.api.ReadTask(ctx, id)
+			if ctx.Err() != nil { // the client left, perhaps during the read
+				return t, h.leave(ctx, r, id)
+			}
+			if err != nil {
+				return t, err
+			}
+			if t.Status.Terminal() {
+				return t, taskError(t)
 			}
 		}
 		select {

@@ -81,12 +81,8 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rc *http.Re
 // keepAlive. When the events cannot be followed, it logs why and returns:
 // the answer then comes whole.
 func (h *Handler) follow(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, id uuid.UUID, answer *answerText, streamText bool, sendText func(string)) {
-	t, err := h.api.ReadTask(ctx, id)
-	if err != nil {
-		h.api.Logger.WarnContext(ctx, "follow the events of a streamed completion", "task_id", id, "error", err)
-		return
-	}
-	events, err := h.Events.Subscribe(ctx, t.TenantID, id, 0)
+	caller, _ := api.CallerOf(ctx) // the task's tenant: the caller created it
+	events, err := h.Events.Subscribe(ctx, caller.Tenant, id, 0)
 	if err != nil {
 		h.api.Logger.WarnContext(ctx, "follow the events of a streamed completion", "task_id", id, "error", err)
 		return
