@@ -149,6 +149,7 @@ func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) er
 	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.tracer, p.logger)
 	srv.Tools = p.tools
 	hub := stream.NewHub(p.store, p.logger.With("component", "stream"))
+	p.registry.MustRegister(hub.Collectors()...)
 	srv.Events = hub
 	openai, ui := openaiapi.New(srv), console.New(srv, hub)
 	ws := &stream.WebSocket{Hub: hub, Authenticate: srv.AuthenticateReader, Stopping: api.ShuttingDown, Logger: p.logger.With("component", "websocket")}

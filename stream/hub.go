@@ -37,6 +37,8 @@ type Hub struct {
 	reads atomic.Int64
 	// listens counts the times the LISTEN connection started listening.
 	listens atomic.Int64
+	// subscribers counts the subscriptions open; cutLoose the times one was cut loose.
+	subscribers, cutLoose atomic.Int64
 	// wake is signalled when pending has tasks.
 	wake chan struct{}
 
@@ -165,6 +167,7 @@ func (h *Hub) Subscribe(ctx context.Context, tenant string, task uuid.UUID, afte
 		sub.detached = true
 		go h.catchUp(sub, map[uuid.UUID]int64{task: sub.seen[task]})
 	}
+	h.subscribers.Add(1)
 	context.AfterFunc(sub.ctx, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -352,6 +355,7 @@ func (h *Hub) offerLocked(sub *subscriber, e store.Event) {
 		sub.seen[e.TaskID] = e.ID
 	default:
 		sub.detached = true
+		h.cutLoose.Add(1)
 		go h.catchUp(sub, nil)
 	}
 }
@@ -469,6 +473,7 @@ func (h *Hub) removeLocked(sub *subscriber) {
 		return
 	}
 	sub.gone = true
+	h.subscribers.Add(-1)
 	if sub.task == uuid.Nil {
 		delete(h.tenants[sub.tenant], sub)
 		if len(h.tenants[sub.tenant]) == 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/troupe-dev/troupe/store"
@@ -311,4 +312,28 @@ func TestSubscriptionsEndWithTheirContextOrTheHub(t *testing.T) {
 	requireClosed(t, one)
 	requireClosed(t, all)
 	requireClosed(t, b.subscribe(t, "acme", task, 0))
+}
+
+func TestHubMetrics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	task := b.task(t, "acme")
+	b.settle(t)
+	metrics := b.hub.Collectors()
+	subscribers, reads, cutLoose, listens := metrics[0], metrics[1], metrics[2], metrics[3]
+
+	ctx, cancel := context.WithCancel(t.Context())
+	_, err := b.hub.Subscribe(ctx, "acme", task, 0) // never read
+	require.NoError(t, err)
+	reader := b.subscribe(t, "acme", task, 0)
+	require.Equal(t, 2.0, testutil.ToFloat64(subscribers))
+	require.Equal(t, "created", receive(t, reader, 1)[0].Kind)
+	b.notes(t, task, 0, 3)
+	requireInOrder(t, receive(t, reader, 3), task, 0)
+	require.GreaterOrEqual(t, testutil.ToFloat64(cutLoose), 1.0, "the subscriber that reads nothing fell behind")
+	require.GreaterOrEqual(t, testutil.ToFloat64(reads), 1.0)
+	require.Equal(t, 1.0, testutil.ToFloat64(listens))
+
+	cancel()
+	require.Eventually(t, func() bool { return testutil.ToFloat64(subscribers) == 1 }, 10*time.Second, 10*time.Millisecond)
 }
