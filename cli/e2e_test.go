@@ -494,6 +494,7 @@ func TestDevEndToEnd(t *testing.T) {
 		require.Contains(t, string(body), `troupe_tasks_finished_total{status="completed",type="summarize"}`)
 		require.Contains(t, string(body), `troupe_llm_calls_total{model="gpt-4o-mini",outcome="rate_limited",provider="openai"} 2`)
 		require.Contains(t, string(body), `troupe_http_request_duration_seconds_count{method="POST",route="/v1/tasks",status="201"}`)
+		require.Contains(t, string(body), "troupe_stream_listens_total 1", "the event hub's metrics")
 	})
 
 	t.Run("an Idempotency-Key returns the same task", func(t *testing.T) {
