@@ -98,16 +98,5 @@ func insertRunEvent(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, runID, kin
 // ListEvents returns up to limit (default 100, at most 1000) events of the tenant's task with
 // ids above afterID, oldest first. ErrNotFound if the task is not the tenant's.
 func (s *Store) ListEvents(ctx context.Context, tenantID string, taskID uuid.UUID, afterID int64, limit int) ([]Event, error) {
-	if err := tenantTaskExists(ctx, s.pool, tenantID, taskID); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, listEvents, taskID, afterID, pageLimit(limit, 100, 1000))
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	events, err := collect(rows, scanEvent)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	return events, nil
+	return listOfTask(ctx, s, tenantID, taskID, "events", listEvents, scanEvent, afterID, pageLimit(limit, 100, 1000))
 }
