@@ -77,7 +77,9 @@ type subscriber struct {
 	cancel context.CancelFunc
 	tenant string
 	task   uuid.UUID // uuid.Nil: all the tenant's tasks
-	out    chan store.Event
+	// after is, for a subscriber to all the tenant's tasks, the event id it resumes after.
+	after int64
+	out   chan store.Event
 	// seen is the id of the last event delivered, per task.
 	seen     map[uuid.UUID]int64
 	detached bool
@@ -124,8 +126,8 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 // Subscribe returns the events of the tenant's task with ids above after — first those stored,
-// then live ones — or, when task is uuid.Nil, the events of all the tenant's tasks from now on
-// (after is then ignored). ErrNotFound (store.ErrNotFound) for an unknown task or another
+// then live ones — or, when task is uuid.Nil, the events of all the tenant's tasks: from now on
+// when after is 0, else first those stored above after (in id order per task). ErrNotFound (store.ErrNotFound) for an unknown task or another
 // tenant's. The channel is closed when ctx ends, when the hub stops, or, for one task, after
 // the task's final status event (completed, failed, canceled, timed_out) when no event
 // follows it. A reader that leaves its channel full is cut loose and catches up from the table
@@ -150,9 +152,15 @@ func (h *Hub) Subscribe(ctx context.Context, tenant string, task uuid.UUID, afte
 			h.tenants[tenant] = map[*subscriber]struct{}{}
 		}
 		h.tenants[tenant][sub] = struct{}{}
-		for id, st := range h.tasks {
-			if st.tenant == tenant && st.cursor >= 0 {
-				sub.seen[id] = st.cursor
+		if after > 0 {
+			// A resumed subscriber first reads what it missed.
+			sub.after, sub.detached = after, true
+			go h.resume(sub)
+		} else {
+			for id, st := range h.tasks {
+				if st.tenant == tenant && st.cursor >= 0 {
+					sub.seen[id] = st.cursor
+				}
 			}
 		}
 	} else {
@@ -347,7 +355,7 @@ func (h *Hub) offerLocked(sub *subscriber, e store.Event) {
 	if sub.detached || sub.gone {
 		return
 	}
-	if seen, ok := sub.seen[e.TaskID]; ok && e.ID <= seen {
+	if seen, ok := sub.seen[e.TaskID]; ok && e.ID <= seen || e.ID <= sub.after {
 		return
 	}
 	select {
@@ -394,6 +402,34 @@ func (h *Hub) catchUp(sub *subscriber, lag map[uuid.UUID]int64) {
 	}
 }
 
+// resume catches a subscriber to all its tenant's tasks up on the events stored after sub.after,
+// then attaches it.
+func (h *Hub) resume(sub *subscriber) {
+	for {
+		missed, err := h.store.TasksWithEventsAfter(sub.ctx, []string{sub.tenant}, sub.after)
+		if err == nil {
+			var lag map[uuid.UUID]int64 // nil: only what the hub offered the others meanwhile
+			for _, n := range missed {
+				if lag == nil {
+					lag = map[uuid.UUID]int64{}
+				}
+				lag[n.TaskID] = sub.after
+			}
+			h.catchUp(sub, lag)
+			return
+		}
+		if sub.ctx.Err() == nil {
+			h.logger.WarnContext(sub.ctx, "resume a subscription to all of a tenant's tasks", "tenant", sub.tenant, "error", err)
+		}
+		select {
+		case <-sub.ctx.Done():
+			h.catchUp(sub, nil) // closes it
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // lagLocked returns, for each task sub follows, where it must read from to have what the hub
 // has offered: nothing when it is up to date.
 func (h *Hub) lagLocked(sub *subscriber) map[uuid.UUID]int64 {
@@ -410,7 +446,7 @@ func (h *Hub) lagLocked(sub *subscriber) map[uuid.UUID]int64 {
 		}
 		base, ok := sub.seen[id]
 		if !ok {
-			base = st.start
+			base = max(st.start, sub.after)
 		}
 		if base >= 0 && st.cursor > base {
 			lag[id] = base

@@ -344,3 +344,38 @@ func TestHubMetrics(t *testing.T) {
 	cancel()
 	require.Eventually(t, func() bool { return testutil.ToFloat64(subscribers) == 1 }, 10*time.Second, 10*time.Millisecond)
 }
+
+// A subscriber to all of a tenant's tasks that resumes after an event id
+// gets every event of the tenant's tasks stored after it, in order per task,
+// then the live ones: none before it, none of another tenant.
+func TestASubscriberToAllTasksResumesAfterAnEventID(t *testing.T) {
+	t.Parallel()
+	b := setup(t, defaultBuffer)
+	one := b.task(t, "acme")
+	b.notes(t, one, 0, 2)
+	b.settle(t)
+	watching := b.subscribe(t, "acme", uuid.Nil, 0) // keeps the hub following acme's tasks
+	var last int64
+	require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT max(id) FROM task_events`).Scan(&last))
+
+	two := b.task(t, "acme")
+	b.notes(t, two, 0, 2)
+	b.notes(t, one, 2, 1)
+	b.notes(t, b.task(t, "globex"), 0, 1)
+	require.Len(t, receive(t, watching, 4), 4)
+
+	resumed := b.subscribe(t, "acme", uuid.Nil, last)
+	got := map[uuid.UUID][]store.Event{}
+	for _, e := range receive(t, resumed, 4) {
+		require.Greater(t, e.ID, last, "nothing from before the resume point")
+		got[e.TaskID] = append(got[e.TaskID], e)
+	}
+	require.Len(t, got, 2, "acme's tasks only")
+	require.Equal(t, "created", got[two][0].Kind)
+	requireInOrder(t, got[two][1:], two, 0)
+	requireInOrder(t, got[one], one, 2)
+
+	b.notes(t, one, 3, 1)
+	requireInOrder(t, receive(t, resumed, 1), one, 3)
+	requireQuiet(t, resumed)
+}

@@ -18,7 +18,8 @@ import (
 )
 
 // WebSocket serves the events of the hub over WebSocket (GET /v1/ws): a client subscribes to
-// several tasks, each resumed after an event id, or to all the tasks of its tenant, and gets
+// several tasks, each resumed after an event id, or to all the tasks of its tenant (resumed
+// likewise), and gets
 // the same events as the SSE stream, each with its task id. See the README for the protocol.
 type WebSocket struct {
 	Hub *Hub
@@ -48,10 +49,10 @@ const (
 type ClientMessage struct {
 	// Type is "subscribe" or "unsubscribe".
 	Type string `json:"type"`
-	// TaskID names one task; All (true) all the tasks of the tenant, from now on.
+	// TaskID names one task; All (true) all the tasks of the tenant.
 	TaskID string `json:"task_id,omitempty"`
 	All    bool   `json:"all,omitempty"`
-	// After resumes a task's events after this event id (0: from the first).
+	// After resumes after this event id (0: a task from its first event, all tasks from now).
 	After int64 `json:"after,omitempty"`
 }
 

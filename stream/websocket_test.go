@@ -111,6 +111,7 @@ func TestWebSocketSubscribesToTasksAndToAllOfATenant(t *testing.T) {
 	m = next(t, conn)
 	require.Equal(t, second.String(), m.TaskID, "only the tenant's tasks")
 	require.JSONEq(t, `{"i":0}`, string(m.Payload))
+	resumeAfter := m.ID
 
 	// The first task's events come twice, once per subscription; its end ends one.
 	require.NoError(t, b.store.FinishTask(t.Context(), first, "", store.StatusFailed, nil, "boom"))
@@ -128,6 +129,17 @@ func TestWebSocketSubscribesToTasksAndToAllOfATenant(t *testing.T) {
 	write(t, conn, ClientMessage{Type: "unsubscribe", All: true})
 	m = next(t, conn)
 	require.Equal(t, http.StatusNotFound, m.Status, "nothing came after unsubscribing: %+v", m)
+
+	// All again, resumed after the second task's first note: what came since, once.
+	write(t, conn, ClientMessage{Type: "subscribe", All: true, After: resumeAfter})
+	require.Equal(t, ServerMessage{Type: "subscribed", All: true}, next(t, conn))
+	got := map[string]string{}
+	for range 2 {
+		m := next(t, conn)
+		require.Equal(t, "event", m.Type)
+		got[m.TaskID] += m.Kind
+	}
+	require.Equal(t, map[string]string{first.String(): "failed", second.String(): "note"}, got)
 }
 
 func TestWebSocketAnswersErrorsAsMessages(t *testing.T) {
