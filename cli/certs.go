@@ -22,7 +22,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 // [--host H]... [--client TENANT:ROLE]...`. An existing CA in DIR is kept,
 // so certificates issued later still chain to the one the server trusts.
 func runCerts(cfg config, args []string, stdout io.Writer) error {
-	const usage = "usage: troupe certs dev [--dir DIR] [--host HOST]... [--client TENANT:ROLE]..."
+	const usage = "usage: troupe certs dev [--dir DIR] [--host HOST ...] [--client TENANT:ROLE ...]"
 	if len(args) < 1 || args[0] != "dev" {
 		return errors.New(usage)
 	}

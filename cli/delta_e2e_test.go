@@ -112,7 +112,7 @@ func TestTokenStreamingEndToEnd(t *testing.T) {
 		require.Equal(t, http.StatusCreated, s.call(t, http.MethodPost, "/v1/tasks", map[string]any{"type": "chat", "input": map[string]any{"prompt": "stream slowly"}}, nil, &task))
 		events, stop := s.openEvents(t, task.ID, 0)
 		var text strings.Builder
-		first, d, ok := nextDelta(t, events)
+		_, d, ok := nextDelta(t, events)
 		require.True(t, ok, "an llm.delta before the stream ends")
 		var now taskJSON
 		require.Equal(t, http.StatusOK, s.call(t, http.MethodGet, "/v1/tasks/"+task.ID, nil, nil, &now))
@@ -121,11 +121,11 @@ func TestTokenStreamingEndToEnd(t *testing.T) {
 		text.WriteString(d.Text)
 		callKey, seq := d.CallKey, d.Seq
 		require.Equal(t, 0, seq)
-		last := first.ID
 		e, d, ok := nextDelta(t, events)
 		require.True(t, ok)
 		text.WriteString(d.Text)
-		last, seq = e.ID, d.Seq
+		last := e.ID
+		seq = d.Seq
 		require.Equal(t, 1, seq)
 		stop() // hang up mid-answer, and miss what is written meanwhile
 

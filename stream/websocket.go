@@ -133,7 +133,7 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go c.ping(ctx)
 	err = c.read(ctx)
 	var ce websocket.CloseError
-	if err != nil && !errors.As(err, &ce) && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+	if !errors.As(err, &ce) && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 		ws.Logger.DebugContext(ctx, "websocket ended", "error", err)
 	}
 	cancel()
@@ -164,19 +164,20 @@ func (c *wsConn) read(ctx context.Context) error {
 	}
 }
 
-// target names the subscription of m: its task id, or "*" for all.
-func target(m ClientMessage) (string, uuid.UUID, error) {
+// target names the subscription of m: its task id, or "*" for all; or
+// what is wrong with m, for the client.
+func target(m ClientMessage) (key string, task uuid.UUID, problem string) {
 	if m.All {
 		if m.TaskID != "" {
-			return "", uuid.Nil, errors.New(`Name a task_id or "all": true, not both.`)
+			return "", uuid.Nil, `Name a task_id or "all": true, not both.`
 		}
-		return "*", uuid.Nil, nil
+		return "*", uuid.Nil, ""
 	}
 	id, err := uuid.Parse(m.TaskID)
 	if err != nil || id == uuid.Nil {
-		return "", uuid.Nil, errors.New(`Name a task by its id (task_id), or "all": true.`)
+		return "", uuid.Nil, `Name a task by its id (task_id), or "all": true.`
 	}
-	return id.String(), id, nil
+	return id.String(), id, ""
 }
 
 // subscribe starts the subscription of m and forwards its events.
@@ -184,9 +185,9 @@ func (c *wsConn) subscribe(ctx context.Context, m ClientMessage) {
 	fail := func(status int, msg string) {
 		c.send(ServerMessage{Type: "error", TaskID: m.TaskID, All: m.All, Status: status, Message: msg})
 	}
-	key, task, err := target(m)
-	if err != nil {
-		fail(http.StatusBadRequest, err.Error())
+	key, task, problem := target(m)
+	if problem != "" {
+		fail(http.StatusBadRequest, problem)
 		return
 	}
 	if m.After < 0 {
@@ -252,9 +253,9 @@ func (c *wsConn) forward(ctx context.Context, key string, m ClientMessage, event
 
 // unsubscribe ends the subscription of m.
 func (c *wsConn) unsubscribe(m ClientMessage) {
-	key, _, err := target(m)
-	if err != nil {
-		c.send(ServerMessage{Type: "error", TaskID: m.TaskID, All: m.All, Status: http.StatusBadRequest, Message: err.Error()})
+	key, _, problem := target(m)
+	if problem != "" {
+		c.send(ServerMessage{Type: "error", TaskID: m.TaskID, All: m.All, Status: http.StatusBadRequest, Message: problem})
 		return
 	}
 	c.mu.Lock()
