@@ -12,17 +12,27 @@ import (
 )
 
 // apiClient is a minimal JSON client of the troupe API, for the commands
-// that talk to a running API (TROUPE_API_URL, TROUPE_API_KEY).
+// that talk to a running API (TROUPE_API_URL, TROUPE_API_KEY; over mutual
+// TLS, TROUPE_API_CA, TROUPE_CLIENT_CERT and TROUPE_CLIENT_KEY).
 type apiClient struct {
 	base string
 	key  string
 	http *http.Client
+	err  error // of its TLS settings, answered by every request
 }
 
 // newAPIClient returns a client of the API cfg names; timeout bounds each
 // whole request (0: none, for streams).
 func newAPIClient(cfg config, timeout time.Duration) *apiClient {
-	return &apiClient{base: strings.TrimRight(cfg.APIURL, "/"), key: cfg.APIKey, http: &http.Client{Timeout: timeout}}
+	c := &apiClient{base: strings.TrimRight(cfg.APIURL, "/"), key: cfg.APIKey, http: &http.Client{Timeout: timeout}}
+	tlsConfig, err := cfg.clientTLSConfig()
+	if tlsConfig != nil {
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.TLSClientConfig = tlsConfig
+		c.http.Transport = transport
+	}
+	c.err = err
+	return c
 }
 
 // do sends in as JSON (nil: no body) and decodes the JSON answer into out.
@@ -43,6 +53,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 // status is 2xx; any other status is an error carrying the problem's detail.
 // The caller closes the body.
 func (c *apiClient) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
 	var body io.Reader
 	if in != nil {
 		data, err := json.Marshal(in)

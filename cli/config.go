@@ -51,6 +51,9 @@ type config struct {
 	TLSCert           string // TROUPE_TLS_CERT: PEM certificate (chain) the API serves TLS with
 	TLSKey            string // TROUPE_TLS_KEY: its PEM key
 	TLSClientCA       string // TROUPE_TLS_CLIENT_CA: PEM CA(s) whose client certificates the API requires
+	APICA             string // TROUPE_API_CA: PEM CA(s) the commands verify the API's certificate with
+	ClientCert        string // TROUPE_CLIENT_CERT: the commands' client certificate (PEM), for mutual TLS
+	ClientKey         string // TROUPE_CLIENT_KEY: its private key (PEM)
 
 	// getenv reads the environment at call time: tools resolve their ${VAR}
 	// secrets with it, inside activities.
@@ -89,6 +92,9 @@ func loadConfig(getenv func(string) string) config {
 		TLSCert:           getenv("TROUPE_TLS_CERT"),
 		TLSKey:            getenv("TROUPE_TLS_KEY"),
 		TLSClientCA:       getenv("TROUPE_TLS_CLIENT_CA"),
+		APICA:             getenv("TROUPE_API_CA"),
+		ClientCert:        getenv("TROUPE_CLIENT_CERT"),
+		ClientKey:         getenv("TROUPE_CLIENT_KEY"),
 		getenv:            getenv,
 	}
 	c.APIKey = getenv("TROUPE_API_KEY")
@@ -153,17 +159,51 @@ func (c config) tlsConfig() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	if c.TLSClientCA != "" {
-		data, err := os.ReadFile(c.TLSClientCA)
+		pool, err := certPool("TROUPE_TLS_CLIENT_CA", c.TLSClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("TROUPE_TLS_CLIENT_CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(data) {
-			return nil, fmt.Errorf("TROUPE_TLS_CLIENT_CA: %s holds no PEM certificate", c.TLSClientCA)
+			return nil, err
 		}
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
 	return cfg, nil
+}
+
+// clientTLSConfig is the TLS configuration of the commands that talk to the
+// API, nil for Go's defaults: the server's certificate verified against
+// TROUPE_API_CA (else the system's roots), and the client certificate of
+// TROUPE_CLIENT_CERT and TROUPE_CLIENT_KEY for an API that requires one.
+func (c config) clientTLSConfig() (*tls.Config, error) {
+	if c.APICA == "" && c.ClientCert == "" && c.ClientKey == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.APICA != "" {
+		var err error
+		if cfg.RootCAs, err = certPool("TROUPE_API_CA", c.APICA); err != nil {
+			return nil, err
+		}
+	}
+	if c.ClientCert != "" || c.ClientKey != "" {
+		pair, err := tls.LoadX509KeyPair(c.ClientCert, c.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("TROUPE_CLIENT_CERT and TROUPE_CLIENT_KEY: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// certPool reads the PEM certificates of file, which setting names.
+func certPool(setting, file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", setting, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s: %s holds no PEM certificate", setting, file)
+	}
+	return pool, nil
 }
 
 // rateLimits reads the API's rate limits, with the defaults of `troupe

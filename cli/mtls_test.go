@@ -134,6 +134,16 @@ func TestDevMutualTLS(t *testing.T) {
 	status, body = do(reader, http.MethodPost, "/v1/events", report)
 	require.Equal(t, http.StatusForbidden, status, body)
 
+	// troupe's own commands present a certificate too.
+	command := map[string]string{"TROUPE_API_URL": base, "TROUPE_API_CA": filepath.Join(dir, "ca.pem"),
+		"TROUPE_CLIENT_CERT": filepath.Join(dir, "client-acme-member.pem"), "TROUPE_CLIENT_KEY": filepath.Join(dir, "client-acme-member-key.pem")}
+	var listed bytes.Buffer
+	require.NoError(t, Run(t.Context(), []string{"show", taskID}, func(k string) string { return command[k] }, &listed, io.Discard))
+	require.Contains(t, listed.String(), "etl", "acme's run, shown to acme's certificate")
+	delete(command, "TROUPE_CLIENT_CERT")
+	err = Run(t.Context(), []string{"show", taskID}, func(k string) string { return command[k] }, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "TROUPE_CLIENT_CERT and TROUPE_CLIENT_KEY")
+
 	// A key must be of the certificate's tenant.
 	st := storeOn(t, dbURL)
 	globexKey, _, err := st.CreateAPIKey(t.Context(), store.NewAPIKey{TenantID: "globex", Role: "member", Name: "k"})
