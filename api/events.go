@@ -16,12 +16,12 @@ import (
 
 // IngestEventsInput is the request of ingestEvents.
 type IngestEventsInput struct {
-	Body ingest.Batch
+	Body ingest.EventBatch
 }
 
 // IngestEventsOutput is the answer of ingestEvents.
 type IngestEventsOutput struct {
-	Body ingest.Result
+	Body ingest.EventBatchResult
 }
 
 // Log is a log line of a task as the API shows it.

@@ -30,7 +30,7 @@ func TestIngestedRunIsATask(t *testing.T) {
 	one := b.api.Post("/v1/events", auth, batchOf(map[string]any{"type": "task_ok", "run_id": "r-1", "flow": "etl", "task": "extract",
 		"at": "2026-12-04T10:00:05Z", "duration_ms": 4000, "payload": map[string]any{"rows": 3}}))
 	require.Equal(t, http.StatusOK, one.Code, one.Body.String())
-	res := decode[ingest.Result](t, one.Body.String())
+	res := decode[ingest.EventBatchResult](t, one.Body.String())
 	require.Len(t, res.Runs, 1)
 	require.Equal(t, "running", res.Runs[0].Status)
 	id := res.Runs[0].TaskID
@@ -43,7 +43,7 @@ func TestIngestedRunIsATask(t *testing.T) {
 		{"type": "task_started", "run_id": "r-1", "flow": "etl", "task": "extract", "at": "2026-12-04T10:00:01Z"},
 	}})
 	require.Equal(t, http.StatusOK, batch.Code, batch.Body.String())
-	require.Equal(t, "completed", decode[ingest.Result](t, batch.Body.String()).Runs[0].Status)
+	require.Equal(t, "completed", decode[ingest.EventBatchResult](t, batch.Body.String()).Runs[0].Status)
 
 	got := b.api.Get("/v1/tasks/"+id, auth)
 	require.Equal(t, http.StatusOK, got.Code, got.Body.String())
@@ -71,7 +71,7 @@ func TestIngestedRunIsATask(t *testing.T) {
 	// Troupe cannot act on a run it does not run.
 	require.Equal(t, http.StatusConflict, b.api.Post("/v1/tasks/"+id+"/retry", auth).Code)
 	open := b.api.Post("/v1/events", auth, batchOf(map[string]any{"type": "flow_started", "run_id": "r-2", "flow": "etl"}))
-	openID := decode[ingest.Result](t, open.Body.String()).Runs[0].TaskID
+	openID := decode[ingest.EventBatchResult](t, open.Body.String()).Runs[0].TaskID
 	cancel := b.api.Post("/v1/tasks/"+openID+"/cancel", auth)
 	require.Equal(t, http.StatusConflict, cancel.Code, cancel.Body.String())
 	require.Contains(t, cancel.Body.String(), "reported from outside")
@@ -81,7 +81,7 @@ func TestIngestedRunIsATask(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, b.api.Get("/v1/tasks/"+id+"/logs", "Authorization: Bearer "+globex).Code)
 	theirs := b.api.Post("/v1/events", "Authorization: Bearer "+globex, batchOf(map[string]any{"type": "flow_started", "run_id": "r-1", "flow": "etl"}))
 	require.Equal(t, http.StatusOK, theirs.Code)
-	require.NotEqual(t, id, decode[ingest.Result](t, theirs.Body.String()).Runs[0].TaskID)
+	require.NotEqual(t, id, decode[ingest.EventBatchResult](t, theirs.Body.String()).Runs[0].TaskID)
 	// A reader reports nothing.
 	require.Equal(t, http.StatusForbidden, b.api.Post("/v1/events", "Authorization: Bearer "+reader,
 		batchOf(map[string]any{"type": "flow_started", "run_id": "r-3", "flow": "etl"})).Code)

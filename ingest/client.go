@@ -40,10 +40,10 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("troupe answered %d: %s", e.Status, e.Detail) }
 
 // Send posts events as one batch (all recorded, or none) and returns the state of their runs.
-func (c *Client) Send(ctx context.Context, events ...FlowEvent) (Result, error) {
-	body, err := json.Marshal(Batch{Events: events})
+func (c *Client) Send(ctx context.Context, events ...FlowEvent) (EventBatchResult, error) {
+	body, err := json.Marshal(EventBatch{Events: events})
 	if err != nil {
-		return Result{}, fmt.Errorf("marshal events: %w", err)
+		return EventBatchResult{}, fmt.Errorf("marshal events: %w", err)
 	}
 	attempts := c.Attempts
 	if attempts <= 0 {
@@ -61,19 +61,19 @@ func (c *Client) Send(ctx context.Context, events ...FlowEvent) (Result, error) 
 		}
 		select {
 		case <-ctx.Done():
-			return Result{}, errors.Join(last, ctx.Err())
+			return EventBatchResult{}, errors.Join(last, ctx.Err())
 		case <-time.After(wait):
 		}
 	}
-	return Result{}, last
+	return EventBatchResult{}, last
 }
 
 // post sends body once. wait is how long to wait before trying again, or
 // negative when trying again cannot help.
-func (c *Client) post(ctx context.Context, body []byte) (res Result, wait time.Duration, err error) {
+func (c *Client) post(ctx context.Context, body []byte) (res EventBatchResult, wait time.Duration, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/v1/events", bytes.NewReader(body))
 	if err != nil {
-		return Result{}, -1, fmt.Errorf("post events: %w", err)
+		return EventBatchResult{}, -1, fmt.Errorf("post events: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if c.Key != "" {
@@ -86,18 +86,18 @@ func (c *Client) post(ctx context.Context, body []byte) (res Result, wait time.D
 	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Result{}, -1, fmt.Errorf("post events: %w", err)
+			return EventBatchResult{}, -1, fmt.Errorf("post events: %w", err)
 		}
-		return Result{}, time.Second, fmt.Errorf("post events: %w", err)
+		return EventBatchResult{}, time.Second, fmt.Errorf("post events: %w", err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return Result{}, time.Second, fmt.Errorf("read the answer to events: %w", err)
+		return EventBatchResult{}, time.Second, fmt.Errorf("read the answer to events: %w", err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(data, &res); err != nil {
-			return Result{}, -1, fmt.Errorf("decode the answer to events: %w", err)
+			return EventBatchResult{}, -1, fmt.Errorf("decode the answer to events: %w", err)
 		}
 		return res, 0, nil
 	}
@@ -107,11 +107,11 @@ func (c *Client) post(ctx context.Context, body []byte) (res Result, wait time.D
 	_ = json.Unmarshal(data, &problem)
 	err = &Error{Status: resp.StatusCode, Detail: problem.Detail}
 	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
-		return Result{}, -1, err
+		return EventBatchResult{}, -1, err
 	}
 	wait = time.Second
 	if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
 		wait = time.Duration(s) * time.Second
 	}
-	return Result{}, wait, err
+	return EventBatchResult{}, wait, err
 }

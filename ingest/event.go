@@ -54,8 +54,8 @@ type FlowEvent struct {
 	TraceID string          `json:"trace_id,omitempty" pattern:"^[0-9a-f]{32}$" doc:"The run's OpenTelemetry trace id, if it has one."`
 }
 
-// Batch is the body of POST /v1/events.
-type Batch struct {
+// EventBatch is the body of POST /v1/events.
+type EventBatch struct {
 	Events []FlowEvent `json:"events" minItems:"1" maxItems:"1000" doc:"The events, applied together: all or none."`
 }
 
@@ -66,7 +66,7 @@ type RunState struct {
 	Status string `json:"status" enum:"running,completed,failed"`
 }
 
-// Result is the answer of POST /v1/events.
-type Result struct {
+// EventBatchResult is the answer of POST /v1/events.
+type EventBatchResult struct {
 	Runs []RunState `json:"runs" doc:"Each run the batch named, as it is after it."`
 }

@@ -494,17 +494,6 @@ type AuditRow struct {
 	UserIdHash   *string     `json:"user_id_hash,omitempty"`
 }
 
-// Batch defines model for Batch.
-type Batch struct {
-	// Schema A URL to the JSON Schema for this object.
-	//
-	// Example: http://127.0.0.1:8080/schemas/Batch.json
-	Schema *string `json:"$schema,omitempty"`
-
-	// Events The events, applied together: all or none.
-	Events *[]FlowEvent `json:"events"`
-}
-
 // BrokenAudit defines model for BrokenAudit.
 type BrokenAudit struct {
 	At        time.Time `json:"at"`
@@ -756,6 +745,28 @@ type Event struct {
 	Payload interface{} `json:"payload,omitempty"`
 }
 
+// EventBatch defines model for EventBatch.
+type EventBatch struct {
+	// Schema A URL to the JSON Schema for this object.
+	//
+	// Example: http://127.0.0.1:8080/schemas/EventBatch.json
+	Schema *string `json:"$schema,omitempty"`
+
+	// Events The events, applied together: all or none.
+	Events *[]FlowEvent `json:"events"`
+}
+
+// EventBatchResult defines model for EventBatchResult.
+type EventBatchResult struct {
+	// Schema A URL to the JSON Schema for this object.
+	//
+	// Example: http://127.0.0.1:8080/schemas/EventBatchResult.json
+	Schema *string `json:"$schema,omitempty"`
+
+	// Runs Each run the batch named, as it is after it.
+	Runs *[]RunState `json:"runs"`
+}
+
 // FlowEvent defines model for FlowEvent.
 type FlowEvent struct {
 	// At When it happened (RFC 3339); default: when troupe receives it.
@@ -956,17 +967,6 @@ type QueueSide struct {
 	// BacklogAgeSeconds How long the oldest waiting task has waited.
 	BacklogAgeSeconds float64   `json:"backlog_age_seconds"`
 	Workers           *[]Poller `json:"workers"`
-}
-
-// Result defines model for Result.
-type Result struct {
-	// Schema A URL to the JSON Schema for this object.
-	//
-	// Example: http://127.0.0.1:8080/schemas/Result.json
-	Schema *string `json:"$schema,omitempty"`
-
-	// Runs Each run the batch named, as it is after it.
-	Runs *[]RunState `json:"runs"`
 }
 
 // Run defines model for Run.
@@ -1478,7 +1478,7 @@ type ValidateWorkflowJSONBody struct {
 type SetBudgetJSONRequestBody = SetBudgetInputBody
 
 // IngestEventsJSONRequestBody defines body for IngestEvents for application/json ContentType.
-type IngestEventsJSONRequestBody = Batch
+type IngestEventsJSONRequestBody = EventBatch
 
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = CreateKeyInputBody
@@ -5630,7 +5630,7 @@ type IngestEventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Result
+	JSON200 *EventBatchResult
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -5656,7 +5656,7 @@ type IngestEventsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r IngestEventsResponse) GetJSON200() *Result {
+func (r IngestEventsResponse) GetJSON200() *EventBatchResult {
 	return r.JSON200
 }
 
@@ -10242,7 +10242,7 @@ func ParseIngestEventsResponse(rsp *http.Response) (*IngestEventsResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Result
+		var dest EventBatchResult
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
