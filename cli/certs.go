@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,6 +62,7 @@ func runCerts(cfg config, args []string, stdout io.Writer) error {
 	if err := write("server", certPEM, keyPEM); err != nil {
 		return err
 	}
+	var first string // the first client's files, without .pem
 	for _, c := range clients {
 		tenant, role, ok := strings.Cut(c, ":")
 		if !ok {
@@ -74,8 +76,10 @@ func runCerts(cfg config, args []string, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "client %s:%s  %s/%s.pem  %s/%s-key.pem\n", tenant, role, *dir, name, *dir, name)
+		first = cmp.Or(first, filepath.Join(*dir, name))
 	}
 	fmt.Fprintf(stdout, "\nserve the API with them:\n  TROUPE_TLS_CERT=%[1]s/server.pem TROUPE_TLS_KEY=%[1]s/server-key.pem TROUPE_TLS_CLIENT_CA=%[1]s/ca.pem\n", *dir)
+	fmt.Fprintf(stdout, "and run troupe's commands against it (curl: --cacert, --cert, --key):\n  TROUPE_API_CA=%s/ca.pem TROUPE_CLIENT_CERT=%[2]s.pem TROUPE_CLIENT_KEY=%[2]s-key.pem\n", *dir, first)
 	return nil
 }
 

@@ -32,6 +32,7 @@ func TestDevMutualTLS(t *testing.T) {
 	require.NoError(t, Run(t.Context(), []string{"certs", "dev", "--dir", dir,
 		"--client", "acme:member", "--client", "acme:reader", "--client", "globex:member"}, os.Getenv, &out, io.Discard))
 	require.Contains(t, out.String(), "TROUPE_TLS_CLIENT_CA="+dir+"/ca.pem")
+	require.Contains(t, out.String(), "TROUPE_CLIENT_CERT="+dir+"/client-acme-member.pem", "how the first client talks to the API")
 	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	require.NoError(t, err)
 
