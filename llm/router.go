@@ -30,16 +30,17 @@ func (r *Router) Provider(model string) string {
 	return providerOpenAI
 }
 
-// Chat sends req to the provider of req.Model. Without an OpenAI client, a
-// model other than MockModel fails with a non-retryable *Error.
-func (r *Router) Chat(ctx context.Context, req Request) (Response, error) {
+// ChatStream sends req to the provider of req.Model, streaming the content
+// to onDelta. Without an OpenAI client, a model other than MockModel fails
+// with a non-retryable *Error.
+func (r *Router) ChatStream(ctx context.Context, req Request, onDelta DeltaFunc) (Response, error) {
 	if req.Model == MockModel {
-		return r.mock.Chat(ctx, req)
+		return r.mock.ChatStream(ctx, req, onDelta)
 	}
 	if r.openai == nil {
 		return Response{}, notConfigured(req.Model)
 	}
-	return r.openai.Chat(ctx, req)
+	return r.openai.ChatStream(ctx, req, onDelta)
 }
 
 // notConfigured is the error of a model other than MockModel without an

@@ -16,12 +16,12 @@ func TestRouter(t *testing.T) {
 	})
 	router := llm.NewRouter(client, llm.NewMock())
 
-	resp, err := router.Chat(t.Context(), userRequest(llm.MockModel, "hi"))
+	resp, err := router.ChatStream(t.Context(), userRequest(llm.MockModel, "hi"), func(string) {})
 	require.NoError(t, err)
 	require.Equal(t, "mock", resp.Provider)
 	require.Zero(t, srv.Count(), "mock never reaches the provider")
 
-	resp, err = router.Chat(t.Context(), userRequest("gpt-4o-mini", "hi"))
+	resp, err = router.ChatStream(t.Context(), userRequest("gpt-4o-mini", "hi"), func(string) {})
 	require.NoError(t, err)
 	require.Equal(t, "openai", resp.Provider)
 	require.Equal(t, "from the provider", resp.Content)
@@ -32,11 +32,11 @@ func TestRouterWithoutOpenAI(t *testing.T) {
 	t.Parallel()
 	router := llm.NewRouter(nil, nil)
 
-	resp, err := router.Chat(t.Context(), userRequest("mock", "hi"))
+	resp, err := router.ChatStream(t.Context(), userRequest("mock", "hi"), func(string) {})
 	require.NoError(t, err)
 	require.Equal(t, "mock", resp.Provider)
 
-	_, err = router.Chat(t.Context(), userRequest("gpt-4.1", "hi"))
+	_, err = router.ChatStream(t.Context(), userRequest("gpt-4.1", "hi"), func(string) {})
 	var lerr *llm.Error
 	require.ErrorAs(t, err, &lerr)
 	require.False(t, lerr.Retryable)

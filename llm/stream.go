@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,7 +46,7 @@ func (c *OpenAI) ChatStream(ctx context.Context, req Request, onDelta DeltaFunc)
 		}
 		if chunk.JSON.Usage.Valid() {
 			usage = true
-			cost = cmpPtr(reportedCost(chunk.Usage), cost)
+			cost = cmp.Or(reportedCost(chunk.Usage), cost)
 		}
 		for _, ch := range chunk.Choices {
 			if ch.Index == 0 && ch.Delta.Content != "" {
@@ -73,16 +74,6 @@ func (c *OpenAI) ChatStream(ctx context.Context, req Request, onDelta DeltaFunc)
 		resp.OutputTokens = mockTokens(len(resp.Content) + toolCallBytes(resp.ToolCalls))
 	}
 	return resp, nil
-}
-
-// cmpPtr returns the first non-nil pointer.
-func cmpPtr[T any](ps ...*T) *T {
-	for _, p := range ps {
-		if p != nil {
-			return p
-		}
-	}
-	return nil
 }
 
 // streamError classifies an error event of a stream, {"error": {"message",
@@ -161,16 +152,4 @@ func words(s string) []string {
 		out = append(out, s[start:])
 	}
 	return out
-}
-
-// ChatStream sends req to the provider of req.Model as Router.Chat does,
-// streaming the content to onDelta.
-func (r *Router) ChatStream(ctx context.Context, req Request, onDelta DeltaFunc) (Response, error) {
-	if req.Model == MockModel {
-		return r.mock.ChatStream(ctx, req, onDelta)
-	}
-	if r.openai == nil {
-		return Response{}, notConfigured(req.Model)
-	}
-	return r.openai.ChatStream(ctx, req, onDelta)
 }
