@@ -191,7 +191,7 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		h.stream(ctx, w, rc, r, c, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 		return
 	}
-	t, err := h.wait(ctx, r, id)
+	t, err := h.wait(ctx, r, id, 0)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -200,17 +200,18 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 }
 
 // wait reads the task once it has ended, and answers an error unless it
-// completed. It reads it when the task's final event arrives (from Events),
+// completed. It reads it when the task's final event arrives (from Events,
+// read after the event id after),
 // and every poll when that event cannot come (no Events, a subscription
 // refused or ended early), or every 25 polls meanwhile. When the client goes
 // away first, the task is canceled unless the request's
 // X-Troupe-Keep-Running header is true; when the server shuts down, the
 // task runs on.
-func (h *Handler) wait(ctx context.Context, r *http.Request, id uuid.UUID) (store.Task, error) {
+func (h *Handler) wait(ctx context.Context, r *http.Request, id uuid.UUID, after int64) (store.Task, error) {
 	var ended <-chan struct{} // closed after the task's final event
 	poll := h.poll
 	if caller, ok := api.CallerOf(ctx); ok && h.Events != nil {
-		if events, err := h.Events.Subscribe(ctx, caller.Tenant, id, 0); err == nil {
+		if events, err := h.Events.Subscribe(ctx, caller.Tenant, id, after); err == nil {
 			ended, poll = drain(events), 25*h.poll
 		}
 	}

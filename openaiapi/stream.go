@@ -51,12 +51,13 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rc *http.Re
 	send(c.chunk(choice{Delta: &delta{Role: "assistant"}}))
 	id := uuid.MustParse(c.id)
 	var answer answerText
+	var last int64 // the last event followed: the wait reads on from there
 	if h.Events != nil {
-		h.follow(ctx, w, rc, id, &answer, !strings.HasPrefix(c.model, workflowPrefix), func(text string) {
+		last = h.follow(ctx, w, rc, id, &answer, !strings.HasPrefix(c.model, workflowPrefix), func(text string) {
 			send(c.chunk(choice{Delta: &delta{Content: text}}))
 		})
 	}
-	t, err := h.wait(ctx, r, id)
+	t, err := h.wait(ctx, r, id, last)
 	if err != nil {
 		fail(err)
 		return
@@ -78,9 +79,9 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rc *http.Re
 // away or the server's shutting down (the caller's wait tells which),
 // passing the new text of its llm.delta events to sendText when streamText,
 // and writing a keep-alive comment when the stream has been silent for
-// keepAlive. When the events cannot be followed, it logs why and returns:
-// the answer then comes whole.
-func (h *Handler) follow(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, id uuid.UUID, answer *answerText, streamText bool, sendText func(string)) {
+// keepAlive. It returns the id of the last event it read. When the events
+// cannot be followed, it logs why and returns: the answer then comes whole.
+func (h *Handler) follow(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, id uuid.UUID, answer *answerText, streamText bool, sendText func(string)) (last int64) {
 	caller, _ := api.CallerOf(ctx) // the task's tenant: the caller created it
 	events, err := h.Events.Subscribe(ctx, caller.Tenant, id, 0)
 	if err != nil {
@@ -93,8 +94,9 @@ func (h *Handler) follow(ctx context.Context, w http.ResponseWriter, rc *http.Re
 		select {
 		case e, ok := <-events:
 			if !ok {
-				return
+				return last
 			}
+			last = e.ID
 			if e.Kind != activities.DeltaKind || !streamText {
 				continue
 			}
