@@ -11,6 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 
+	"github.com/troupe-dev/troupe/activities"
 	"github.com/troupe-dev/troupe/api"
 	"github.com/troupe-dev/troupe/store"
 )
@@ -18,18 +19,6 @@ import (
 // coalesce is how long a live stream gathers events before it renders: a
 // burst (a page catching up, a fast model) becomes one update.
 const coalesce = 50 * time.Millisecond
-
-// deltaKind is the kind of the events that carry an LLM answer as it is
-// written (the activities' llm.delta).
-const deltaKind = "llm.delta"
-
-// delta is the payload of an llm.delta event.
-type delta struct {
-	CallKey string `json:"call_key"`
-	Attempt int    `json:"attempt"`
-	Seq     int    `json:"seq"`
-	Text    string `json:"text"`
-}
 
 // sseWriter writes server-sent events of HTML fragments for htmx's SSE
 // extension.
@@ -232,8 +221,8 @@ func (c *Console) taskLive(w http.ResponseWriter, r *http.Request) error {
 		refresh, changedText := false, false
 		for _, e := range batch {
 			switch e.Kind {
-			case deltaKind:
-				var d delta
+			case activities.DeltaKind:
+				var d activities.Delta
 				if json.Unmarshal(e.Payload, &d) == nil {
 					streams, changedText = addDelta(streams, d), true
 				}
@@ -278,7 +267,7 @@ func (c *Console) taskLive(w http.ResponseWriter, r *http.Request) error {
 
 // addDelta appends a piece of an answer to its stream; a later attempt of
 // the call starts the text over, an earlier one is late and dropped.
-func addDelta(streams []*stream, d delta) []*stream {
+func addDelta(streams []*stream, d activities.Delta) []*stream {
 	for _, s := range streams {
 		if s.Key != d.CallKey {
 			continue
