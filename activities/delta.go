@@ -50,9 +50,10 @@ type Delta struct {
 	Text      string     `json:"text"`
 }
 
-// eventAppender writes a task event once per dedupe key.
+// eventAppender writes a task event once per dedupe key, one that a crash
+// of Postgres' host may lose (see store.Store.AppendTransientEvent).
 type eventAppender interface {
-	AppendEvent(ctx context.Context, taskID uuid.UUID, kind, dedupeKey string, payload any) error
+	AppendTransientEvent(ctx context.Context, taskID uuid.UUID, kind, dedupeKey string, payload any) error
 }
 
 // warner logs a warning (slog's: not an activity's logger, whose lines
@@ -180,7 +181,7 @@ func (w *deltaWriter) write() {
 	d.Seq, d.Text = seq, string(text)
 	ctx, cancel := context.WithTimeout(w.ctx, deltaWriteTimeout)
 	defer cancel()
-	err := w.store.AppendEvent(ctx, w.taskID, DeltaKind, fmt.Sprintf("%s:%s:%d:%d", DeltaKind, d.CallKey, d.Attempt, seq), d)
+	err := w.store.AppendTransientEvent(ctx, w.taskID, DeltaKind, fmt.Sprintf("%s:%s:%d:%d", DeltaKind, d.CallKey, d.Attempt, seq), d)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.last, w.failed = time.Now(), err != nil

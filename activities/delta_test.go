@@ -85,9 +85,9 @@ type slowStore struct {
 	delay time.Duration
 }
 
-func (s slowStore) AppendEvent(ctx context.Context, taskID uuid.UUID, kind, dedupeKey string, payload any) error {
+func (s slowStore) AppendTransientEvent(ctx context.Context, taskID uuid.UUID, kind, dedupeKey string, payload any) error {
 	time.Sleep(s.delay)
-	return s.Store.AppendEvent(ctx, taskID, kind, dedupeKey, payload)
+	return s.Store.AppendTransientEvent(ctx, taskID, kind, dedupeKey, payload)
 }
 
 func TestDeltaWriterDoesNotWaitForASlowStore(t *testing.T) {
@@ -142,7 +142,7 @@ func TestDeltasOfAnotherAttemptAreKeptApart(t *testing.T) {
 // cannot be reached; it counts the writes.
 type downStore struct{ writes *atomic.Int64 }
 
-func (s downStore) AppendEvent(ctx context.Context, _ uuid.UUID, _, _ string, _ any) error {
+func (s downStore) AppendTransientEvent(ctx context.Context, _ uuid.UUID, _, _ string, _ any) error {
 	s.writes.Add(1)
 	<-ctx.Done()
 	return ctx.Err()

@@ -48,4 +48,24 @@ func TestAppendAndListEvents(t *testing.T) {
 
 	require.ErrorIs(t, b.store.AppendEvent(b.ctx, uuid.New(), "progress", "k", nil), store.ErrNotFound)
 	require.ErrorIs(t, b.store.AppendEvent(b.ctx, task.ID, "progress", "", nil), store.ErrInvalid)
+
+	// A transient event is kept as any other, once per dedupe key.
+	require.NoError(t, b.store.AppendTransientEvent(b.ctx, task.ID, "piece", "piece:1", map[string]string{"text": "Hel"}))
+	require.NoError(t, b.store.AppendTransientEvent(b.ctx, task.ID, "piece", "piece:1", map[string]string{"text": "Hel"}), "retried append")
+	pieces, err := b.store.ListEvents(b.ctx, "acme", task.ID, all[5].ID, 0)
+	require.NoError(t, err)
+	require.Len(t, pieces, 1)
+	require.JSONEq(t, `{"text":"Hel"}`, string(pieces[0].Payload))
+	require.ErrorIs(t, b.store.AppendTransientEvent(b.ctx, uuid.New(), "piece", "k", nil), store.ErrNotFound)
+	require.ErrorIs(t, b.store.AppendTransientEvent(b.ctx, task.ID, "", "k", nil), store.ErrInvalid)
+	// The setting ends with its transaction: every connection of the pool
+	// commits as before.
+	for range b.pool.Stat().TotalConns() {
+		conn, err := b.pool.Acquire(b.ctx)
+		require.NoError(t, err)
+		defer conn.Release()
+		var commit string
+		require.NoError(t, conn.QueryRow(b.ctx, "SHOW synchronous_commit").Scan(&commit))
+		require.Equal(t, "on", commit)
+	}
 }

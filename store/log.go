@@ -34,9 +34,7 @@ WHERE task_id = $1 AND kind = 'log' AND id > $2 ORDER BY id LIMIT $3`
 // AppendLog appends a log line to the task, once per dedupeKey.
 func (s *Store) AppendLog(ctx context.Context, taskID uuid.UUID, dedupeKey string, at time.Time, line LogLine) error {
 	line.Message = cleanText(line.Message)
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		return insertEvent(ctx, tx, taskID, "log", "log:"+dedupeKey, line, at)
-	})
+	return insertEvent(ctx, s.pool, taskID, "log", "log:"+dedupeKey, line, at)
 }
 
 // ListLogs returns up to limit (default 100, at most 1000) log lines of the tenant's task
