@@ -50,6 +50,9 @@ func (a *Activities) appendMessages(ctx context.Context, taskID uuid.UUID, conv 
 
 // conversation loads the messages a Conversation names.
 func (a *Activities) conversation(ctx context.Context, taskID uuid.UUID, conv Conversation) ([]llm.Message, error) {
+	if conv.Len == 0 {
+		return nil, nil
+	}
 	raw, err := a.Store.Messages(ctx, taskID, conv.Key, conv.Len)
 	if err != nil {
 		return nil, fmt.Errorf("load conversation %s: %w", conv.Key, err)

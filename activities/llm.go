@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -33,11 +34,15 @@ const heartbeatEvery = time.Second
 
 // CallInput is the input of CallLLM. The conversation is not in it: it is
 // kept in Postgres and named by Conversation, so that a long conversation
-// does not pass through workflow history again at every turn.
+// does not pass through workflow history again at every turn. Only
+// messages not stored yet come with it: a conversation's first messages,
+// which RecordLLMCall stores with the answer.
 type CallInput struct {
 	TaskID       uuid.UUID    `json:"task_id"`
 	SubtaskID    *uuid.UUID   `json:"subtask_id,omitempty"`
 	Conversation Conversation `json:"conversation"`
+	// Unstored are the messages after the stored ones.
+	Unstored []llm.Message `json:"unstored,omitempty"`
 	// Request is the request without its messages.
 	Request llm.Request `json:"request"`
 }
@@ -83,6 +88,7 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 	if req.Messages, err = a.conversation(ctx, in.TaskID, in.Conversation); err != nil {
 		return CallResult{}, err
 	}
+	req.Messages = append(req.Messages, in.Unstored...)
 	// A retry may have chosen another model for the step that failed.
 	if model, err := a.Store.ModelOverride(ctx, in.TaskID, info.WorkflowExecution.ID); err != nil {
 		return CallResult{}, err
@@ -162,12 +168,22 @@ func (a *Activities) recordFailedCall(ctx context.Context, in CallInput, req llm
 // RecordInput is the input of RecordLLMCall, run as a local activity: its
 // input stays out of workflow history, so it may carry the whole request.
 type RecordInput struct {
-	TaskID       uuid.UUID    `json:"task_id"`
-	SubtaskID    *uuid.UUID   `json:"subtask_id,omitempty"`
+	TaskID    uuid.UUID  `json:"task_id"`
+	SubtaskID *uuid.UUID `json:"subtask_id,omitempty"`
+	// Conversation is the stored part of the request's messages.
 	Conversation Conversation `json:"conversation"`
 	// Request is the request as sent, with its messages.
 	Request llm.Request `json:"request"`
 	Result  CallResult  `json:"result"`
+}
+
+// Unrecorded returns what RecordLLMCall adds to the conversation: the
+// request's messages not stored before the call, then the answer.
+func (in RecordInput) Unrecorded() ([]llm.Message, error) {
+	if in.Conversation.Len > len(in.Request.Messages) {
+		return nil, fmt.Errorf("conversation %s: %d messages stored, but the request has %d", in.Conversation.Key, in.Conversation.Len, len(in.Request.Messages))
+	}
+	return append(slices.Clone(in.Request.Messages[in.Conversation.Len:]), in.Result.Message), nil
 }
 
 // RecordOutput is what RecordLLMCall makes of an answer.
@@ -202,7 +218,11 @@ func (a *Activities) RecordLLMCall(ctx context.Context, in RecordInput) (RecordO
 	if err := a.Store.RecordLLMCall(ctx, call); err != nil {
 		return RecordOutput{}, fmt.Errorf("record llm call: %w", err)
 	}
-	if err := a.appendMessages(ctx, in.TaskID, in.Conversation, res.Message); err != nil {
+	msgs, err := in.Unrecorded()
+	if err != nil {
+		return RecordOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), "bad_conversation", err)
+	}
+	if err := a.appendMessages(ctx, in.TaskID, in.Conversation, msgs...); err != nil {
 		return RecordOutput{}, err
 	}
 	a.Metrics.ObserveLLMCall(res.Model, res.Provider, nil, time.Duration(res.LatencyMS)*time.Millisecond, res.InputTokens, res.OutputTokens, res.CostUSD)

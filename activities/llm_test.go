@@ -163,3 +163,47 @@ func TestCallLLMReportsInvalidStructuredAnswers(t *testing.T) {
 	require.Contains(t, rec.Invalid, "approved")
 	require.Equal(t, `{"approved": "maybe"}`, res.Message.Content)
 }
+
+// A conversation's first messages come with its first call instead of
+// being read back from Postgres, and its record stores them before the
+// answer; a record whose conversation is longer than its request is
+// refused, not stored out of place.
+func TestAFirstCallCarriesItsMessagesAndItsRecordStoresThem(t *testing.T) {
+	t.Parallel()
+	got := make(chan []llm.Message, 1)
+	b := setup(t, func(_ int, req llm.Request) llmtest.Reply {
+		got <- req.Messages
+		return llmtest.Reply{Content: "hello", InputTokens: 10, OutputTokens: 1}
+	})
+	ctx := context.Background()
+	first := []llm.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "hi"}}
+	conv := Conversation{Key: "agent"}
+	v, err := b.env.ExecuteActivity(b.acts.CallLLM, CallInput{TaskID: b.task.ID, Conversation: conv, Unstored: first, Request: llm.Request{Model: "gpt-4o-mini"}})
+	require.NoError(t, err)
+	require.Equal(t, first, <-got, "the provider got the messages the call carried")
+	_, err = b.acts.Store.Messages(ctx, b.task.ID, "agent", 1)
+	require.ErrorIs(t, err, store.ErrNotFound, "the call stores nothing")
+	var res CallResult
+	require.NoError(t, v.Get(&res))
+
+	in := RecordInput{TaskID: b.task.ID, Conversation: conv, Request: llm.Request{Model: "gpt-4o-mini", Messages: first}, Result: res}
+	for range 2 { // a retried record stores the same messages at the same places
+		_, err := b.acts.RecordLLMCall(ctx, in)
+		require.NoError(t, err)
+	}
+	stored, err := b.acts.Store.Messages(ctx, b.task.ID, "agent", 3)
+	require.NoError(t, err)
+	for i, want := range append(first, llm.Message{Role: "assistant", Content: "hello"}) {
+		raw, _ := json.Marshal(want)
+		require.JSONEq(t, string(raw), string(stored[i]))
+	}
+	_, err = b.acts.Store.Messages(ctx, b.task.ID, "agent", 4)
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	in.Conversation.Len = 3
+	_, err = b.acts.RecordLLMCall(ctx, in)
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.True(t, app.NonRetryable())
+	require.Contains(t, err.Error(), "3 messages stored, but the request has 2")
+}

@@ -62,6 +62,11 @@ type agentResult struct {
 	CostUSD      float64          `json:"cost_usd"`
 }
 
+// firstMessagesChange is the workflow.GetVersion change id of sending an
+// agent's first messages with its first LLM call, stored with the answer,
+// instead of storing them before it (see conversation).
+const firstMessagesChange = "first-messages"
+
 // runAgent runs an agent's conversation: one activity per model turn, each
 // recorded by a local activity of its own, so that a failed write never
 // makes Temporal pay for an answer twice. When the model asks for tools,
@@ -82,7 +87,9 @@ func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
 	var a *activities.Activities
 	var total agentResult
 	conv := &conversation{taskID: call.TaskID, key: call.Key}
-	if err := conv.append(ctx, call.Messages...); err != nil {
+	if workflow.GetVersion(ctx, firstMessagesChange, workflow.DefaultVersion, 1) == 1 {
+		conv.hold(call.Messages...)
+	} else if err := conv.append(ctx, call.Messages...); err != nil {
 		return total, err
 	}
 	belt, err := bindTools(ctx, call.Agent, call.Toolset)
@@ -114,7 +121,7 @@ func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
 			Tools:        belt.specs,
 		}
 		res, err := callModels(ctx, llmCtx, activities.CallInput{
-			TaskID: call.TaskID, SubtaskID: call.SubtaskID, Conversation: conv.ref(), Request: req,
+			TaskID: call.TaskID, SubtaskID: call.SubtaskID, Conversation: conv.ref(), Unstored: conv.unstored(), Request: req,
 		}, call.Agent.FallbackModels)
 		if err != nil {
 			return total, err
@@ -131,7 +138,7 @@ func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
 		if err != nil {
 			return total, err
 		}
-		conv.msgs = append(conv.msgs, res.Message)
+		conv.answered(res.Message)
 
 		if calls := res.Message.ToolCalls; len(calls) > 0 {
 			if turn >= maxTurns {

@@ -19,6 +19,8 @@ type fakeModel struct {
 	mu    sync.Mutex
 	convs map[string][]llm.Message
 	sent  []llm.Request
+	// appends counts the AppendMessages calls.
+	appends int
 }
 
 // mockModel mocks AppendMessages, CallLLM and RecordLLMCall of acts in env;
@@ -27,12 +29,15 @@ func mockModel(env *testsuite.TestWorkflowEnvironment, acts *activities.Activiti
 	m := &fakeModel{convs: map[string][]llm.Message{}}
 	env.OnActivity(acts.AppendMessages, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AppendInput) error {
 		m.put(in.Conversation, in.Messages...)
+		m.mu.Lock()
+		m.appends++
+		m.mu.Unlock()
 		return nil
 	})
 	env.OnActivity(acts.CallLLM, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.CallInput) (activities.CallResult, error) {
 		req := in.Request
 		m.mu.Lock()
-		req.Messages = slices.Clone(m.convs[in.Conversation.Key][:in.Conversation.Len])
+		req.Messages = append(slices.Clone(m.convs[in.Conversation.Key][:in.Conversation.Len]), in.Unstored...)
 		m.sent = append(m.sent, req)
 		m.mu.Unlock()
 		res, err := answer(ctx, req)
@@ -40,7 +45,11 @@ func mockModel(env *testsuite.TestWorkflowEnvironment, acts *activities.Activiti
 		return res, err
 	})
 	env.OnActivity(acts.RecordLLMCall, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordInput) (activities.RecordOutput, error) {
-		m.put(in.Conversation, in.Result.Message)
+		msgs, err := in.Unrecorded()
+		if err != nil {
+			return activities.RecordOutput{}, err
+		}
+		m.put(in.Conversation, msgs...)
 		if len(in.Result.Message.ToolCalls) > 0 {
 			return activities.RecordOutput{}, nil
 		}
@@ -55,6 +64,14 @@ func (m *fakeModel) put(conv activities.Conversation, msgs ...llm.Message) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.convs[conv.Key] = append(m.convs[conv.Key][:conv.Len], msgs...)
+}
+
+// conversation returns the stored messages of the conversation key, and
+// how many AppendMessages calls stored messages.
+func (m *fakeModel) conversation(key string) ([]llm.Message, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.convs[key]), m.appends
 }
 
 // requests returns what was sent, in order.

@@ -66,6 +66,11 @@ func TestTaskWorkflowCompletes(t *testing.T) {
 	require.Len(t, sent[0].Messages, 2)
 	require.Equal(t, "Be brief.", sent[0].Messages[0].Content)
 	require.Equal(t, "Summarise: a long story", sent[0].Messages[1].Content)
+	// The first messages went with the call, and were stored with its
+	// answer: no write of their own before the first token.
+	conv, appends := m.conversation("agent")
+	require.Equal(t, append(sent[0].Messages, llm.Message{Role: "assistant", Content: "short"}), conv)
+	require.Zero(t, appends)
 	require.Equal(t, store.StatusCompleted, b.finished.Status)
 	require.JSONEq(t, `{"text":"short"}`, string(b.finished.Output.Inline))
 }
