@@ -45,6 +45,9 @@ type CallInput struct {
 	Unstored []llm.Message `json:"unstored,omitempty"`
 	// Request is the request without its messages.
 	Request llm.Request `json:"request"`
+	// StartsTask says the call is the first step of its task: it marks the
+	// task running (as StartTask does) while the request is made.
+	StartsTask bool `json:"starts_task,omitempty"`
 }
 
 // CallResult is what one successful LLM call produced: the answer, not yet
@@ -76,12 +79,68 @@ type CallResult struct {
 // attempt is recorded here, as well as the store allows. Provider errors are
 // classified: those a retry cannot fix are non-retryable, the others carry
 // the provider's Retry-After as the next retry delay.
+//
+// A call that starts its task (StartsTask) marks the task running at the
+// same time as it makes the request, rather than after a local activity of
+// its own: the task's first token comes the sooner for it. Its llm.delta
+// events wait for the start, so the task's "started" event comes first. A
+// start that fails cancels the request and fails the attempt: with
+// ErrTaskEnded, not retried, when the task ended before its run started it.
 func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, error) {
 	// Heartbeats last the whole attempt: what comes before the call and
 	// after the answer waits on the store, and an attempt the server timed
 	// out for want of heartbeats while Postgres was down would go on
 	// unaware, paying for an answer nobody records.
 	defer heartbeat(ctx)()
+	if !in.StartsTask {
+		return a.call(ctx, in, a.Store)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := &taskStart{events: a.Store, done: make(chan struct{})}
+	go func() {
+		defer close(start.done)
+		if start.err = a.StartTask(ctx, in.TaskID); start.err != nil {
+			cancel()
+		}
+	}()
+	res, err := a.call(ctx, in, start)
+	if err := start.wait(); err != nil {
+		return CallResult{}, err
+	}
+	return res, err
+}
+
+// taskStart is a task being started (StartTask) while its first LLM call
+// is made. Its events are written once the start is done, and not at all
+// when it failed.
+type taskStart struct {
+	events eventAppender
+	done   chan struct{}
+	err    error // once done is closed
+}
+
+// wait waits for the start to be done and returns its error.
+func (s *taskStart) wait() error {
+	<-s.done
+	return s.err
+}
+
+func (s *taskStart) AppendTransientEvent(ctx context.Context, taskID uuid.UUID, kind, dedupeKey string, payload any) error {
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s.err != nil {
+		return s.err
+	}
+	return s.events.AppendTransientEvent(ctx, taskID, kind, dedupeKey, payload)
+}
+
+// call makes one LLM call, as CallLLM says, writing its llm.delta events
+// with events.
+func (a *Activities) call(ctx context.Context, in CallInput, events eventAppender) (CallResult, error) {
 	info := activity.GetInfo(ctx)
 	req := in.Request
 	var err error
@@ -99,7 +158,7 @@ func (a *Activities) CallLLM(ctx context.Context, in CallInput) (CallResult, err
 	if err := a.reserveBudget(ctx, in.TaskID, req, callKey, info); err != nil {
 		return CallResult{}, err
 	}
-	deltas := newDeltaWriter(a.Store, in.TaskID, Delta{CallKey: callKey, Attempt: int(info.Attempt), SubtaskID: in.SubtaskID}, slog.Default(), deltaInterval)
+	deltas := newDeltaWriter(events, in.TaskID, Delta{CallKey: callKey, Attempt: int(info.Attempt), SubtaskID: in.SubtaskID}, slog.Default(), deltaInterval)
 	started := a.now()
 	resp, err := a.LLM.ChatStream(ctx, req, deltas.add)
 	latency := a.now().Sub(started)

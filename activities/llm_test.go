@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
@@ -206,4 +209,58 @@ func TestAFirstCallCarriesItsMessagesAndItsRecordStoresThem(t *testing.T) {
 	require.ErrorAs(t, err, &app)
 	require.True(t, app.NonRetryable())
 	require.Contains(t, err.Error(), "3 messages stored, but the request has 2")
+}
+
+// A task's first call marks it running while it makes its request: the
+// task's "started" event comes before the answer's first llm.delta. A task
+// canceled before its run started stays canceled: the call gives up at
+// once with ErrTaskEnded, which is not retried, and writes no delta.
+func TestAFirstCallStartsItsTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(_ int, req llm.Request) llmtest.Reply {
+		if req.Messages[0].Content == "slow" {
+			return llmtest.Reply{Content: "never", Delay: 30 * time.Second}
+		}
+		return llmtest.Reply{Content: "the first token, then more", InputTokens: 10, OutputTokens: 6, ChunkDelay: 5 * time.Millisecond}
+	})
+	ctx := context.Background()
+	call := func(taskID uuid.UUID, prompt string) error {
+		_, err := b.env.ExecuteActivity(b.acts.CallLLM, CallInput{TaskID: taskID, Conversation: Conversation{Key: "agent"},
+			Unstored: []llm.Message{{Role: "user", Content: prompt}}, Request: llm.Request{Model: "gpt-4o-mini"}, StartsTask: true})
+		return err
+	}
+	require.NoError(t, call(b.task.ID, "hi"))
+	task, err := b.acts.Store.GetTaskByID(ctx, b.task.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusRunning, task.Status)
+	events, err := b.acts.Store.ListEvents(ctx, "t", b.task.ID, 0, 100)
+	require.NoError(t, err)
+	var kinds []string
+	for _, e := range events {
+		kinds = append(kinds, e.Kind)
+	}
+	require.Greater(t, len(kinds), 3, "created, started, then the answer in deltas: %v", kinds)
+	require.Equal(t, []string{"created", "started"}, kinds[:2])
+	for _, k := range kinds[2:] {
+		require.Equal(t, DeltaKind, k)
+	}
+
+	ended, _, err := b.acts.Store.CreateTask(ctx, store.NewTask{TenantID: "t", Type: "chat", Input: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	require.NoError(t, b.acts.Store.FinishTask(ctx, ended.ID, "", store.StatusCanceled, nil, "canceled before its workflow started"))
+	began := time.Now()
+	err = call(ended.ID, "slow")
+	require.Less(t, time.Since(began), 20*time.Second, "the request was canceled, not answered")
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.Equal(t, ErrTaskEnded, app.Type())
+	require.True(t, app.NonRetryable())
+	got, err := b.acts.Store.GetTaskByID(ctx, ended.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusCanceled, got.Status)
+	events, err = b.acts.Store.ListEvents(ctx, "t", ended.ID, 0, 100)
+	require.NoError(t, err)
+	for _, e := range events {
+		require.NotEqual(t, DeltaKind, e.Kind)
+	}
 }

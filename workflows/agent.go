@@ -51,6 +51,8 @@ type agentCall struct {
 	// Budget is what the call may spend in USD; nil means no limit.
 	Budget  *float64
 	Toolset Toolset
+	// StartsTask says the agent's first LLM call marks the task running.
+	StartsTask bool
 }
 
 // agentResult is the output of an agent with the totals of its LLM calls.
@@ -122,6 +124,7 @@ func runAgent(ctx workflow.Context, call agentCall) (agentResult, error) {
 		}
 		res, err := callModels(ctx, llmCtx, activities.CallInput{
 			TaskID: call.TaskID, SubtaskID: call.SubtaskID, Conversation: conv.ref(), Unstored: conv.unstored(), Request: req,
+			StartsTask: call.StartsTask && turn == 1,
 		}, call.Agent.FallbackModels)
 		if err != nil {
 			return total, err

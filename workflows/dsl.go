@@ -42,7 +42,7 @@ type ApprovalSignal struct {
 // workflow (AgentStepWorkflow) recorded as a subtask; loops, parallel
 // branches, switches, maps and approvals run here.
 func DSLWorkflow(ctx workflow.Context, in DSLInput) (activities.Value, error) {
-	return runTask(ctx, in.TaskID, in.Type, in.Timeout, func(ctx workflow.Context) (activities.Value, error) {
+	return runTask(ctx, in.TaskID, in.Type, in.Timeout, true, func(ctx workflow.Context) (activities.Value, error) {
 		r := &run{in: in, wf: &in.Workflow, steps: map[string]any{}}
 		r.bounded = workflow.GetVersion(ctx, boundsChange, workflow.DefaultVersion, 1) == 1
 		r.runID = recordingRun(ctx)

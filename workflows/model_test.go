@@ -19,6 +19,8 @@ type fakeModel struct {
 	mu    sync.Mutex
 	convs map[string][]llm.Message
 	sent  []llm.Request
+	// starts holds each request's CallInput.StartsTask.
+	starts []bool
 	// appends counts the AppendMessages calls.
 	appends int
 }
@@ -39,6 +41,7 @@ func mockModel(env *testsuite.TestWorkflowEnvironment, acts *activities.Activiti
 		m.mu.Lock()
 		req.Messages = append(slices.Clone(m.convs[in.Conversation.Key][:in.Conversation.Len]), in.Unstored...)
 		m.sent = append(m.sent, req)
+		m.starts = append(m.starts, in.StartsTask)
 		m.mu.Unlock()
 		res, err := answer(ctx, req)
 		res.Message.Role = "assistant"
@@ -84,4 +87,11 @@ func (m *fakeModel) requests() []llm.Request {
 // reply is an answer with text.
 func reply(content string) activities.CallResult {
 	return activities.CallResult{Message: llm.Message{Content: content}}
+}
+
+// starting returns, for each request in order, whether it started its task.
+func (m *fakeModel) starting() []bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.starts)
 }

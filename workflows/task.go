@@ -35,9 +35,12 @@ type TaskInput struct {
 }
 
 // TaskWorkflow runs a task whose type names an agent: one LLM conversation.
-// It marks the task running, calls the agent, and records the outcome.
+// The agent's first LLM call marks the task running while it makes its
+// request (a run started before callStartsChange marks it before); the
+// outcome is recorded at the end.
 func TaskWorkflow(ctx workflow.Context, in TaskInput) (activities.Value, error) {
-	return runTask(ctx, in.TaskID, in.Type, in.Timeout, func(ctx workflow.Context) (activities.Value, error) {
+	callStarts := workflow.GetVersion(ctx, callStartsChange, workflow.DefaultVersion, 1) == 1
+	return runTask(ctx, in.TaskID, in.Type, in.Timeout, !callStarts, func(ctx workflow.Context) (activities.Value, error) {
 		var input any
 		if err := json.Unmarshal(in.Input, &input); err != nil {
 			return activities.Value{}, temporal.NewNonRetryableApplicationError("task input is not JSON: "+err.Error(), "bad_input", err)
@@ -46,26 +49,34 @@ func TaskWorkflow(ctx workflow.Context, in TaskInput) (activities.Value, error) 
 		if err != nil {
 			return activities.Value{}, err
 		}
-		res, err := runAgent(ctx, agentCall{TaskID: in.TaskID, RunID: recordingRun(ctx), Key: "agent", Agent: &in.Agent, Model: in.Model, Messages: msgs, Toolset: in.Toolset})
+		res, err := runAgent(ctx, agentCall{TaskID: in.TaskID, RunID: recordingRun(ctx), Key: "agent", Agent: &in.Agent, Model: in.Model, Messages: msgs, Toolset: in.Toolset, StartsTask: callStarts})
 		return res.Output, err
 	})
 }
 
-// runTask wraps the body of a task's workflow: it marks the task running,
-// runs body (canceled when the task's timeout, if any, passes), and records
-// the outcome in the store, even when the workflow was canceled, before it
-// even started.
-func runTask(ctx workflow.Context, taskID uuid.UUID, taskType string, timeout time.Duration, body func(workflow.Context) (activities.Value, error)) (activities.Value, error) {
+// callStartsChange is the workflow.GetVersion change id of a task workflow
+// whose agent's first LLM call marks the task running
+// (activities.CallInput.StartsTask), instead of a local activity before it.
+const callStartsChange = "call-starts-task"
+
+// runTask wraps the body of a task's workflow: it marks the task running
+// (when start is set; else the body's first step does), runs body (canceled
+// when the task's timeout, if any, passes), and records the outcome in the
+// store, even when the workflow was canceled, before it even started.
+func runTask(ctx workflow.Context, taskID uuid.UUID, taskType string, timeout time.Duration, start bool, body func(workflow.Context) (activities.Value, error)) (activities.Value, error) {
 	var a *activities.Activities
 	var out activities.Value
-	err := workflow.ExecuteLocalActivity(storeOptions(ctx), a.StartTask, taskID).Get(ctx, nil)
+	var err error
+	if start {
+		err = workflow.ExecuteLocalActivity(storeOptions(ctx), a.StartTask, taskID).Get(ctx, nil)
+	}
+	if err == nil {
+		out, err = within(ctx, timeout, body)
+	}
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.Type() == activities.ErrTaskEnded {
 		// Canceled before this run started it: the task keeps that outcome.
 		return out, temporal.NewCanceledError(app.Message())
-	}
-	if err == nil {
-		out, err = within(ctx, timeout, body)
 	}
 	status, msg := outcome(err)
 	finish := activities.FinishInput{TaskID: taskID, Type: taskType, Status: status, Output: out, Error: msg}

@@ -30,7 +30,6 @@ func setupTask(t *testing.T) *taskBundle {
 	t.Helper()
 	b := &taskBundle{env: newEnv(t), acts: &activities.Activities{}}
 	b.env.RegisterActivity(b.acts)
-	b.env.OnActivity(b.acts.StartTask, mock.Anything, mock.Anything).Return(nil).Once()
 	b.env.OnActivity(b.acts.FinishTask, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.FinishInput) error {
 			b.finished = &in
@@ -71,6 +70,9 @@ func TestTaskWorkflowCompletes(t *testing.T) {
 	conv, appends := m.conversation("agent")
 	require.Equal(t, append(sent[0].Messages, llm.Message{Role: "assistant", Content: "short"}), conv)
 	require.Zero(t, appends)
+	// The call marked the task running: no local activity before it (the
+	// real StartTask, registered, would fail without a store).
+	require.Equal(t, []bool{true}, m.starting())
 	require.Equal(t, store.StatusCompleted, b.finished.Status)
 	require.JSONEq(t, `{"text":"short"}`, string(b.finished.Output.Inline))
 }
@@ -199,9 +201,9 @@ func TestTaskWorkflowCanceledBeforeItStarted(t *testing.T) {
 	acts := &activities.Activities{}
 	env.RegisterActivity(acts)
 	var finished *activities.FinishInput
-	env.OnActivity(acts.StartTask, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ uuid.UUID) error {
-		<-ctx.Done() // the store is slow; the cancel comes first
-		return ctx.Err()
+	mockModel(env, acts, func(ctx context.Context, _ llm.Request) (activities.CallResult, error) {
+		<-ctx.Done() // the store is slow to start the task; the cancel comes first
+		return activities.CallResult{}, ctx.Err()
 	})
 	env.OnActivity(acts.FinishTask, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishInput) error {
 		finished = &in
@@ -242,10 +244,13 @@ func TestTaskWorkflowLeavesATaskCanceledBeforeItsStart(t *testing.T) {
 	env := newEnv(t)
 	acts := &activities.Activities{}
 	env.RegisterActivity(acts)
-	env.OnActivity(acts.StartTask, mock.Anything, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("task x: the task ended before its workflow started", activities.ErrTaskEnded, nil))
-	env.ExecuteWorkflow(TaskWorkflow, TaskInput{TaskID: uuid.New(), Type: "chat", Agent: definitions.Agent{Name: "chat"}, Input: json.RawMessage(`{}`)})
+	m := mockModel(env, acts, func(context.Context, llm.Request) (activities.CallResult, error) {
+		return activities.CallResult{}, temporal.NewNonRetryableApplicationError("task x: the task ended before its workflow started", activities.ErrTaskEnded, nil)
+	})
+	agent := definitions.Agent{Name: "chat", FallbackModels: []string{"gpt-backup"}}
+	env.ExecuteWorkflow(TaskWorkflow, TaskInput{TaskID: uuid.New(), Type: "chat", Agent: agent, Model: "gpt-test", Input: json.RawMessage(`{}`)})
 	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()), "got %v", env.GetWorkflowError())
+	require.Equal(t, []bool{true}, m.starting(), "one call, which was to start the task; no fallback")
 	env.AssertNotCalled(t, "FinishTask", mock.Anything, mock.Anything)
 }
 
