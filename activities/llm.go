@@ -70,7 +70,7 @@ type CallResult struct {
 
 // CallLLM sends one chat completion request, the conversation loaded from
 // Postgres, with the model a retry chose for its workflow if there is one
-// (store.ModelOverride), and streams the answer: its text is written as it arrives into
+// (store.CallTerms), and streams the answer: its text is written as it arrives into
 // llm.delta events of the task (see Delta), coalesced and off the read
 // loop. It heartbeats while the provider works, so a cancellation of the
 // workflow reaches it and aborts the HTTP request. It does not record a
@@ -148,15 +148,17 @@ func (a *Activities) call(ctx context.Context, in CallInput, events eventAppende
 		return CallResult{}, err
 	}
 	req.Messages = append(req.Messages, in.Unstored...)
-	// A retry may have chosen another model for the step that failed.
-	if model, err := a.Store.ModelOverride(ctx, in.TaskID, info.WorkflowExecution.ID); err != nil {
+	terms, err := a.Store.CallTerms(ctx, in.TaskID, info.WorkflowExecution.ID)
+	if err != nil {
 		return CallResult{}, err
-	} else if model != "" {
-		req.Model = model
 	}
+	// A retry may have chosen another model for the step that failed.
+	req.Model = cmp.Or(terms.Model, req.Model)
 	callKey := fmt.Sprintf("%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
-	if err := a.reserveBudget(ctx, in.TaskID, req, callKey, info); err != nil {
-		return CallResult{}, err
+	if terms.Budgeted {
+		if err := a.reserveBudget(ctx, terms.Tenant, req, callKey, info); err != nil {
+			return CallResult{}, err
+		}
 	}
 	deltas := newDeltaWriter(events, in.TaskID, Delta{CallKey: callKey, Attempt: int(info.Attempt), SubtaskID: in.SubtaskID}, slog.Default(), deltaInterval)
 	started := a.now()
@@ -186,15 +188,15 @@ func (a *Activities) call(ctx context.Context, in CallInput, events eventAppende
 }
 
 // reserveBudget reserves the estimated cost of the call (attempt) callKey
-// of the budget of the task's tenant, until RecordLLMCall settles it or the
+// of the budget of tenant, until RecordLLMCall settles it or the
 // attempt's deadline has passed (see store.ReserveBudget). A call the budget
 // refuses fails the task with a non-retryable budget_exceeded error.
-func (a *Activities) reserveBudget(ctx context.Context, taskID uuid.UUID, req llm.Request, callKey string, info activity.Info) error {
+func (a *Activities) reserveBudget(ctx context.Context, tenant string, req llm.Request, callKey string, info activity.Info) error {
 	ttl := time.Until(info.Deadline) + time.Minute
 	if info.Deadline.IsZero() {
 		ttl = 15 * time.Minute
 	}
-	err := a.Store.ReserveBudget(ctx, taskID, callKey+"#"+strconv.Itoa(int(info.Attempt)), a.Prices.Estimate(req), ttl)
+	err := a.Store.ReserveBudget(ctx, tenant, callKey+"#"+strconv.Itoa(int(info.Attempt)), a.Prices.Estimate(req), ttl)
 	if errors.Is(err, store.ErrBudgetExceeded) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), store.ErrBudgetExceeded.Error(), nil)
 	}

@@ -111,10 +111,6 @@ func (s *Store) ListBudgets(ctx context.Context) ([]Budget, error) {
 	return budgets, nil
 }
 
-const tenantAndBudget = `
-SELECT t.tenant_id, EXISTS (SELECT 1 FROM tenant_budgets b WHERE b.tenant_id = t.tenant_id)
-FROM tasks t WHERE t.id = $1`
-
 const lockBudget = `SELECT monthly_usd FROM tenant_budgets WHERE tenant_id = $1 FOR UPDATE`
 
 const spentAndReserved = `
@@ -125,28 +121,15 @@ const upsertReservation = `
 INSERT INTO budget_reservations (call_key, tenant_id, amount_usd, expires_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (call_key) DO UPDATE SET amount_usd = EXCLUDED.amount_usd, expires_at = EXCLUDED.expires_at`
 
-// ReserveBudget reserves estimateUSD of the budget of the task's tenant for the LLM call
-// callKey, until it is recorded (RecordLLMCall settles it) or until ttl has passed. It
-// refuses with ErrBudgetExceeded, naming the figures, when the month's spend, what the
-// calls in flight reserved and the estimate pass the budget. Reservers of a tenant take
-// turns (a row lock), so concurrent calls overshoot the budget only by what their actual
-// costs exceed their estimates. A tenant without a budget reserves nothing.
-func (s *Store) ReserveBudget(ctx context.Context, taskID uuid.UUID, callKey string, estimateUSD float64, ttl time.Duration) error {
+// ReserveBudget reserves estimateUSD of the budget of tenant for the LLM call callKey, until
+// it is recorded (RecordLLMCall settles it) or until ttl has passed. It refuses with
+// ErrBudgetExceeded, naming the figures, when the month's spend, what the calls in flight
+// reserved and the estimate pass the budget. Reservers of a tenant take turns (a row lock),
+// so concurrent calls overshoot the budget only by what their actual costs exceed their
+// estimates. A tenant without a budget reserves nothing; CallTerms tells a call whether it
+// need ask.
+func (s *Store) ReserveBudget(ctx context.Context, tenant, callKey string, estimateUSD float64, ttl time.Duration) error {
 	now := s.now()
-	// Most tenants have no budget: one read, outside a transaction, says so
-	// (it is on the way to every LLM call's first token).
-	var tenant string
-	var limited bool
-	err := s.pool.QueryRow(ctx, tenantAndBudget, taskID).Scan(&tenant, &limited)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("task %s: %w", taskID, ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("read task's tenant: %w", err)
-	}
-	if !limited {
-		return nil
-	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var budget float64
 		err := tx.QueryRow(ctx, lockBudget, tenant).Scan(&budget)

@@ -26,7 +26,7 @@ func TestBudgetHoldsUnderConcurrentCalls(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			key := fmt.Sprintf("call-%d", i)
-			if err := b.store.ReserveBudget(b.ctx, task.ID, key+"#1", cost, time.Minute); err != nil {
+			if err := b.store.ReserveBudget(b.ctx, "acme", key+"#1", cost, time.Minute); err != nil {
 				refused <- err
 				return
 			}
@@ -65,23 +65,22 @@ func TestBudgetReservationsExpireAndOtherTenantsAreFree(t *testing.T) {
 	budget := 1.0
 	require.NoError(t, b.store.SetBudget(b.ctx, "acme", "test", &budget))
 	task := b.createTask(t, store.NewTask{TenantID: "acme", Type: "chat", Actor: "test"})
-	require.NoError(t, b.store.ReserveBudget(b.ctx, task.ID, "lost#1", 0.9, time.Minute))
-	require.ErrorIs(t, b.store.ReserveBudget(b.ctx, task.ID, "next#1", 0.2, time.Minute), store.ErrBudgetExceeded,
+	require.NoError(t, b.store.ReserveBudget(b.ctx, "acme", "lost#1", 0.9, time.Minute))
+	require.ErrorIs(t, b.store.ReserveBudget(b.ctx, "acme", "next#1", 0.2, time.Minute), store.ErrBudgetExceeded,
 		"a call in flight holds its reservation")
 	b.clock.Advance(2 * time.Minute) // its worker died: the reservation expires
-	require.NoError(t, b.store.ReserveBudget(b.ctx, task.ID, "next#1", 0.2, time.Minute))
+	require.NoError(t, b.store.ReserveBudget(b.ctx, "acme", "next#1", 0.2, time.Minute))
 
-	other := b.createTask(t, store.NewTask{TenantID: "globex", Type: "chat", Actor: "test"})
-	require.NoError(t, b.store.ReserveBudget(b.ctx, other.ID, "free#1", 1000, time.Minute), "a tenant without a budget has no limit")
+	require.NoError(t, b.store.ReserveBudget(b.ctx, "globex", "free#1", 1000, time.Minute), "a tenant without a budget has no limit")
 
 	// Spending past 100% is announced, and removing the budget lifts the limit.
 	require.NoError(t, b.store.RecordLLMCall(b.ctx, store.LLMCall{TaskID: task.ID, CallKey: "big", Attempt: 1, Provider: "openai", Model: "m", CostUSD: 1.5, StatusCode: 200}))
 	marks, _, err := b.store.ListAudit(b.ctx, store.AuditFilter{TenantID: "acme", EventType: "budget_100"})
 	require.NoError(t, err)
 	require.Len(t, marks, 1)
-	require.ErrorIs(t, b.store.ReserveBudget(b.ctx, task.ID, "after#1", 0.01, time.Minute), store.ErrBudgetExceeded)
+	require.ErrorIs(t, b.store.ReserveBudget(b.ctx, "acme", "after#1", 0.01, time.Minute), store.ErrBudgetExceeded)
 	require.NoError(t, b.store.SetBudget(b.ctx, "acme", "test", nil))
-	require.NoError(t, b.store.ReserveBudget(b.ctx, task.ID, "after#1", 0.01, time.Minute))
+	require.NoError(t, b.store.ReserveBudget(b.ctx, "acme", "after#1", 0.01, time.Minute))
 	got, err := b.store.GetBudget(b.ctx, "acme")
 	require.NoError(t, err)
 	require.Nil(t, got.MonthlyUSD)

@@ -32,16 +32,32 @@ func (s *Store) SetModelOverride(ctx context.Context, taskID uuid.UUID, workflow
 	})
 }
 
-// ModelOverride returns the model the LLM calls of the task's workflow workflowID must use
-// instead of the one they name, or "" when they keep theirs.
-func (s *Store) ModelOverride(ctx context.Context, taskID uuid.UUID, workflowID string) (string, error) {
-	var model string
-	err := s.pool.QueryRow(ctx, `SELECT model FROM model_overrides WHERE task_id = $1 AND workflow_id = $2`, taskID, workflowID).Scan(&model)
+// CallTerms is what an LLM call of a task reads before it is made.
+type CallTerms struct {
+	// Model is the model a retry chose for the calls of the call's workflow
+	// (SetModelOverride), or "" when they keep their own.
+	Model string
+	// Tenant is the task's tenant. Budgeted says it has a budget: the call
+	// must reserve its estimated cost first (ReserveBudget).
+	Tenant   string
+	Budgeted bool
+}
+
+const selectCallTerms = `
+SELECT COALESCE((SELECT o.model FROM model_overrides o WHERE o.task_id = t.id AND o.workflow_id = $2), ''),
+	t.tenant_id, EXISTS (SELECT 1 FROM tenant_budgets b WHERE b.tenant_id = t.tenant_id)
+FROM tasks t WHERE t.id = $1`
+
+// CallTerms returns the terms of an LLM call of the task's workflow workflowID, in one
+// statement: it is on the way to every call's first token.
+func (s *Store) CallTerms(ctx context.Context, taskID uuid.UUID, workflowID string) (CallTerms, error) {
+	var c CallTerms
+	err := s.pool.QueryRow(ctx, selectCallTerms, taskID, workflowID).Scan(&c.Model, &c.Tenant, &c.Budgeted)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
+		return CallTerms{}, fmt.Errorf("task %s: %w", taskID, ErrNotFound)
 	}
 	if err != nil {
-		return "", fmt.Errorf("read model override: %w", err)
+		return CallTerms{}, fmt.Errorf("read the terms of an llm call: %w", err)
 	}
-	return model, nil
+	return c, nil
 }
