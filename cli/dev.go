@@ -32,6 +32,11 @@ func runDev(ctx context.Context, cfg config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ln, err := listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", cfg.DataDir, err)
 	}
@@ -76,7 +81,7 @@ func runDev(ctx context.Context, cfg config, stderr io.Writer) error {
 	logger.Info("Temporal server started", "address", temporal.Address(), "web_ui", temporal.UIURL(), "namespace", temporal.Namespace())
 
 	return runWithWorker(ctx, cfg, stderr, "troupe-dev", func(p *process) error {
-		return p.serveAPI(ctx, catalog)
+		return p.serveAPI(ctx, ln, catalog)
 	})
 }
 

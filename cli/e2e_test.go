@@ -38,7 +38,6 @@ type devStack struct {
 	temporal string
 	dbURL    string
 	store    *store.Store
-	done     chan error
 }
 
 // startDev runs `troupe dev` in-process on free ports, against a database
@@ -75,16 +74,18 @@ func startDev(t testing.TB, fake *llmtest.Server, extraEnv map[string]string) *d
 		api:      "http://" + env["TROUPE_ADDR"],
 		temporal: env["TEMPORAL_ADDRESS"],
 		dbURL:    dbURL,
-		done:     make(chan error, 1),
 	}
+	exited := make(chan struct{})
+	var runErr error
 	go func() {
-		s.done <- Run(ctx, []string{"dev"}, func(k string) string { return env[k] }, io.Discard, &testWriter{t: t})
+		defer close(exited)
+		runErr = Run(ctx, []string{"dev"}, func(k string) string { return env[k] }, io.Discard, &testWriter{t: t})
 	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-s.done:
-			require.NoError(t, err, "troupe dev stops cleanly")
+		case <-exited:
+			require.NoError(t, runErr, "troupe dev stops cleanly")
 		case <-time.After(30 * time.Second):
 			t.Error("troupe dev did not stop within 30s")
 		}
@@ -99,8 +100,8 @@ func startDev(t testing.TB, fake *llmtest.Server, extraEnv map[string]string) *d
 			}
 		}
 		select {
-		case err := <-s.done:
-			t.Fatalf("troupe dev exited before it was ready: %v", err)
+		case <-exited:
+			t.Fatalf("troupe dev exited before it was ready: %v", runErr)
 		default:
 		}
 		require.True(t, time.Now().Before(deadline), "troupe dev not ready after 2 minutes")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -140,12 +141,12 @@ func (p *process) startWorker() (interface{ Stop() }, error) {
 	return w, nil
 }
 
-// serveAPI serves the API on TROUPE_ADDR, with the definitions of
-// catalog, until ctx ends; meanwhile it sweeps pending tasks whose workflow
+// serveAPI serves the API on ln, bound to TROUPE_ADDR, with the definitions
+// of catalog, until ctx ends; meanwhile it sweeps pending tasks whose workflow
 // never started. With API keys required, /metrics is not on the API, where
 // tenants could read figures of every tenant, but on a listener of its own,
 // TROUPE_METRICS_ADDR, for the operator's Prometheus.
-func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) error {
+func (p *process) serveAPI(ctx context.Context, ln net.Listener, catalog *definitions.Catalog) error {
 	srv := newAPI(p.cfg, p.store, p.temporal, catalog, p.registry, p.metrics, p.tracer, p.logger)
 	srv.Tools = p.tools
 	hub := stream.NewHub(p.store, p.logger.With("component", "stream"))
@@ -163,7 +164,7 @@ func (p *process) serveAPI(ctx context.Context, catalog *definitions.Catalog) er
 	tlsConfig, _ := p.cfg.tlsConfig() // checked by validate
 	// The hub starts and stops with the API.
 	serve := func(ctx context.Context) error {
-		return serveBoth(ctx, hub.Run, func(ctx context.Context) error { return serveHTTP(ctx, p.cfg.Addr, srv.Handler(), tlsConfig, p.logger) })
+		return serveBoth(ctx, hub.Run, func(ctx context.Context) error { return serveOn(ctx, ln, srv.Handler(), tlsConfig, p.logger) })
 	}
 	if metricsOnAPI(p.cfg) {
 		return serve(ctx)

@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -67,4 +69,26 @@ func TestRunSaysHowToAnswerAWait(t *testing.T) {
 	step := howToAnswer(api, task, "approval_waiting", []byte(`{"step": "ok", "signal": "publish_ok"}`))
 	require.Contains(t, step, api+"/v1/tasks/"+task+"/signals/publish_ok")
 	require.Empty(t, howToAnswer(api, task, "tool_call.started", []byte(`{"call_id": "tc_1"}`)))
+}
+
+// A taken API port fails `troupe serve` and `troupe dev` before anything slow
+// starts: neither reaches the database (here nowhere), nor creates its data
+// dir, nor starts Postgres or Temporal.
+func TestServeAndDevFailAtOnceOnATakenPort(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = taken.Close() })
+	for _, command := range []string{"serve", "dev"} {
+		dir := filepath.Join(t.TempDir(), "data")
+		env := map[string]string{
+			"TROUPE_ADDR": taken.Addr().String(), "TROUPE_DATA_DIR": dir, "TROUPE_HASH_KEY": "k",
+			"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=30",
+		}
+		var out bytes.Buffer
+		err := Run(context.Background(), []string{command}, func(k string) string { return env[k] }, &out, &out)
+		require.ErrorContains(t, err, "listen on "+taken.Addr().String(), command)
+		require.ErrorContains(t, err, "address already in use", command)
+		require.NoDirExists(t, dir, command)
+	}
 }

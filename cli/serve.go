@@ -15,12 +15,17 @@ func runServe(ctx context.Context, cfg config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ln, err := listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	p, err := openProcess(ctx, cfg, stderr, "troupe-api")
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	return p.serveAPI(ctx, catalog)
+	return p.serveAPI(ctx, ln, catalog)
 }
 
 // serveBoth runs a and b until ctx ends or either fails, which stops the other.

@@ -172,13 +172,29 @@ func defaultHTTPLimits() httpLimits {
 	return httpLimits{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second, Idle: 2 * time.Minute, Shutdown: 10 * time.Second}
 }
 
-// serveHTTP serves h on addr until ctx ends, then shuts down gracefully:
-// over TLS when tlsConfig is not nil.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) error {
+// listen binds addr. The commands that serve the API bind its address before
+// anything slow starts: a taken port fails at once, and nothing else can take
+// the port while the rest starts.
+func listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	return ln, nil
+}
+
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
+	ln, err := listen(addr)
+	if err != nil {
+		return err
+	}
+	return serveOn(ctx, ln, h, nil, logger)
+}
+
+// serveOn serves h on ln until ctx ends, then shuts down gracefully: over TLS
+// when tlsConfig is not nil.
+func serveOn(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) error {
 	scheme := "http"
 	if tlsConfig != nil {
 		ln, scheme = tls.NewListener(ln, tlsConfig), "https"

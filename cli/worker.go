@@ -83,5 +83,5 @@ func serveMetrics(ctx context.Context, p *process) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	return serveHTTP(ctx, p.cfg.MetricsAddr, mux, nil, p.logger)
+	return serveHTTP(ctx, p.cfg.MetricsAddr, mux, p.logger)
 }
