@@ -31,7 +31,10 @@ task=$(curl -fsS -X POST "$api/v1/tasks" -H 'Content-Type: application/json' \
 id=$(printf '%s' "$task" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)
 for _ in $(seq 1 300); do
   task=$(curl -fsS "$api/v1/tasks/$id")
-  case "$task" in *'"status":"completed"'*|*'"status":"failed"'*|*'"status":"canceled"'*|*'"status":"timed_out"'*) break;; esac
+  # The task's own status comes first; its runs' statuses come after it.
+  case "$(printf '%s' "$task" | grep -o '"status":"[a-z_]*"' | head -1)" in
+    '"status":"completed"'|'"status":"failed"'|'"status":"canceled"'|'"status":"timed_out"') break;;
+  esac
   sleep 0.2
 done
 echo "$task"
