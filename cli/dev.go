@@ -63,10 +63,8 @@ func runDev(ctx context.Context, cfg config, stderr io.Writer) error {
 		cfg.DatabaseURL = pg.URL()
 		logger.Info("private PostgreSQL started", "url", cfg.DatabaseURL)
 	}
-	if err := store.Migrate(ctx, cfg.DatabaseURL, "up", io.Discard); err != nil {
-		return err
-	}
-
+	// The embedded Temporal server takes TEMPORAL_ADDRESS before the
+	// migrations run, as early as it can, like TROUPE_ADDR above.
 	tcfg, err := devTemporalConfig(cfg, logger)
 	if err != nil {
 		return err
@@ -79,6 +77,9 @@ func runDev(ctx context.Context, cfg config, stderr io.Writer) error {
 	cfg.TemporalAddress = temporal.Address()
 	cfg.TemporalUI = cmp.Or(cfg.TemporalUI, temporal.UIURL())
 	logger.Info("Temporal server started", "address", temporal.Address(), "web_ui", temporal.UIURL(), "namespace", temporal.Namespace())
+	if err := store.Migrate(ctx, cfg.DatabaseURL, "up", io.Discard); err != nil {
+		return err
+	}
 
 	return runWithWorker(ctx, cfg, stderr, "troupe-dev", func(p *process) error {
 		return p.serveAPI(ctx, ln, catalog)
