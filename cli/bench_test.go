@@ -107,7 +107,7 @@ func benchmarkLoad(b *testing.B, s *devStack, inFlight int, baseline time.Durati
 // with troupe's OpenAI client: the floor under any task's end-to-end time.
 func directCallLatency(b *testing.B, fake *llmtest.Server) time.Duration {
 	return directCalls(b, fake, func(c *llm.OpenAI, req llm.Request) (time.Time, error) {
-		_, err := c.Chat(context.Background(), req)
+		_, err := c.ChatStream(context.Background(), req, func(string) {})
 		return time.Now(), err
 	})
 }

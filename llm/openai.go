@@ -2,7 +2,6 @@ package llm
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,25 +63,6 @@ func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 func isOpenAIPlatform(baseURL string) bool {
 	u, err := url.Parse(baseURL)
 	return err == nil && u.Hostname() == "api.openai.com"
-}
-
-// Chat sends req and returns the first choice. Failures are *Error, except a
-// canceled or expired ctx, which aborts the request in flight and returns an
-// error wrapping ctx.Err().
-func (c *OpenAI) Chat(ctx context.Context, req Request) (Response, error) {
-	params, err := c.params(req)
-	if err != nil {
-		return Response{}, err
-	}
-	var httpResp *http.Response
-	completion, err := c.client.Chat.Completions.New(ctx, params, option.WithResponseInto(&httpResp))
-	if ctx.Err() != nil {
-		return Response{}, fmt.Errorf("chat %s: %w", req.Model, ctx.Err())
-	}
-	if err != nil {
-		return Response{}, providerError(err, httpResp)
-	}
-	return toResponse(completion)
 }
 
 // params converts req into the SDK's request body.

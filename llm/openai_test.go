@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +26,11 @@ func setup(t *testing.T, h llmtest.Handler) (*llm.OpenAI, *llmtest.Server) {
 	return llm.NewOpenAI(llm.OpenAIConfig{APIKey: "test-key", BaseURL: srv.URL}), srv
 }
 
+// chat makes the call as troupe makes it, streamed, and drops the pieces.
+func chat(ctx context.Context, c *llm.OpenAI, req llm.Request) (llm.Response, error) {
+	return c.ChatStream(ctx, req, func(string) {})
+}
+
 func userRequest(model, text string) llm.Request {
 	return llm.Request{Model: model, Messages: []llm.Message{
 		{Role: "system", Content: "You are terse."},
@@ -41,7 +48,7 @@ func TestOpenAIChat(t *testing.T) {
 	req.Temperature = &temp
 	req.MaxTokens = 50
 
-	resp, err := client.Chat(t.Context(), req)
+	resp, err := chat(t.Context(), client, req)
 	require.NoError(t, err)
 	require.Equal(t, llm.Response{
 		Content:      "Paris.",
@@ -55,39 +62,6 @@ func TestOpenAIChat(t *testing.T) {
 	got := srv.Requests()
 	require.Len(t, got, 1)
 	require.Equal(t, req, got[0], "the provider receives model, messages, temperature and max tokens")
-}
-
-func TestOpenAIOutputSchema(t *testing.T) {
-	t.Parallel()
-	client, srv := setup(t, func(int, llm.Request) llmtest.Reply {
-		return llmtest.Reply{Content: `{"answer":"yes"}`, InputTokens: 1, OutputTokens: 1}
-	})
-	schema := json.RawMessage(`{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"],"additionalProperties":false}`)
-	req := userRequest("gpt-4.1", "Well?")
-	req.OutputSchema = schema
-	req.SchemaName = "verdict"
-
-	resp, err := client.Chat(t.Context(), req)
-	require.NoError(t, err)
-	require.JSONEq(t, `{"answer":"yes"}`, resp.Content)
-
-	got := srv.Requests()
-	require.Len(t, got, 1)
-	require.JSONEq(t, string(schema), string(got[0].OutputSchema), "response_format json_schema carries the schema")
-	require.Equal(t, "verdict", got[0].SchemaName)
-}
-
-func TestOpenAIReportedCost(t *testing.T) {
-	t.Parallel()
-	cost := 0.00042
-	client, _ := setup(t, func(int, llm.Request) llmtest.Reply {
-		return llmtest.Reply{Content: "ok", InputTokens: 100, OutputTokens: 10, Cost: &cost}
-	})
-	resp, err := client.Chat(t.Context(), userRequest("openai/gpt-4o-mini", "hi"))
-	require.NoError(t, err)
-	require.NotNil(t, resp.ReportedCost)
-	require.InDelta(t, cost, *resp.ReportedCost, 1e-12)
-	require.Equal(t, "openai/gpt-4o-mini", resp.Model)
 }
 
 func TestOpenAIErrors(t *testing.T) {
@@ -118,7 +92,7 @@ func TestOpenAIErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			client, srv := setup(t, func(int, llm.Request) llmtest.Reply { return tc.reply })
-			_, err := client.Chat(t.Context(), userRequest("gpt-4o", "hi"))
+			_, err := chat(t.Context(), client, userRequest("gpt-4o", "hi"))
 			var lerr *llm.Error
 			require.ErrorAs(t, err, &lerr)
 			require.Equal(t, tc.reply.Status, lerr.StatusCode)
@@ -137,11 +111,21 @@ func TestOpenAIRetryAfterDate(t *testing.T) {
 	client, _ := setup(t, func(int, llm.Request) llmtest.Reply {
 		return llmtest.Reply{Status: 429, Header: map[string]string{"Retry-After": time.Now().Add(30 * time.Second).UTC().Format(http.TimeFormat)}}
 	})
-	_, err := client.Chat(t.Context(), userRequest("gpt-4o", "hi"))
+	_, err := chat(t.Context(), client, userRequest("gpt-4o", "hi"))
 	var lerr *llm.Error
 	require.ErrorAs(t, err, &lerr)
 	require.Greater(t, lerr.RetryAfter, 25*time.Second)
 	require.LessOrEqual(t, lerr.RetryAfter, 30*time.Second)
+}
+
+// sse answers with chunks as server-sent events, then [DONE], as a
+// provider streams.
+func sse(w http.ResponseWriter, chunks ...string) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	for _, c := range chunks {
+		_, _ = fmt.Fprintf(w, "data: %s\n\n", c)
+	}
+	_, _ = io.WriteString(w, "data: [DONE]\n\n")
 }
 
 // TestOpenAIForeignResponses covers answers that are not OpenAI's shape: an
@@ -161,13 +145,12 @@ func TestOpenAIForeignResponses(t *testing.T) {
 		_, _ = w.Write([]byte(`{"error":"overloaded, try later"}`))
 	})
 	mux.HandleFunc("POST /empty/chat/completions", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"id":"x","object":"chat.completion","model":"m","choices":[]}`))
+		sse(w, `{"id":"x","object":"chat.completion.chunk","model":"m","choices":[]}`)
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
-	_, err := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/bad-gateway"}).Chat(t.Context(), userRequest("m", "hi"))
+	_, err := chat(t.Context(), llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/bad-gateway"}), userRequest("m", "hi"))
 	var lerr *llm.Error
 	require.ErrorAs(t, err, &lerr)
 	require.Equal(t, http.StatusBadGateway, lerr.StatusCode)
@@ -175,13 +158,13 @@ func TestOpenAIForeignResponses(t *testing.T) {
 	require.True(t, lerr.Retryable)
 	require.Contains(t, lerr.Message, "502 Bad Gateway")
 
-	_, err = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/string-error"}).Chat(t.Context(), userRequest("m", "hi"))
+	_, err = chat(t.Context(), llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/string-error"}), userRequest("m", "hi"))
 	require.ErrorAs(t, err, &lerr)
 	require.Equal(t, http.StatusServiceUnavailable, lerr.StatusCode)
 	require.True(t, lerr.Retryable)
 	require.Contains(t, lerr.Message, "overloaded, try later")
 
-	_, err = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/empty"}).Chat(t.Context(), userRequest("m", "hi"))
+	_, err = chat(t.Context(), llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/empty"}), userRequest("m", "hi"))
 	require.ErrorAs(t, err, &lerr)
 	require.Equal(t, "invalid_response", lerr.Kind())
 	require.True(t, lerr.Retryable)
@@ -194,7 +177,7 @@ func TestOpenAITransportError(t *testing.T) {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close()) // nothing listens there any more
 
-	_, err = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: "http://" + addr + "/v1"}).Chat(t.Context(), userRequest("gpt-4o", "hi"))
+	_, err = chat(t.Context(), llm.NewOpenAI(llm.OpenAIConfig{BaseURL: "http://" + addr + "/v1"}), userRequest("gpt-4o", "hi"))
 	var lerr *llm.Error
 	require.ErrorAs(t, err, &lerr)
 	require.Equal(t, 0, lerr.StatusCode)
@@ -213,7 +196,7 @@ func TestOpenAIContextCanceled(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		time.AfterFunc(100*time.Millisecond, cancel)
 		start := time.Now()
-		_, err := client.Chat(ctx, userRequest("gpt-4o", "hi"))
+		_, err := chat(ctx, client, userRequest("gpt-4o", "hi"))
 		require.Less(t, time.Since(start), 5*time.Second, "the request in flight is aborted")
 		require.ErrorIs(t, err, context.Canceled)
 		var lerr *llm.Error
@@ -222,7 +205,7 @@ func TestOpenAIContextCanceled(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
-		_, err := client.Chat(ctx, userRequest("gpt-4o", "hi"))
+		_, err := chat(ctx, client, userRequest("gpt-4o", "hi"))
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 	})
 	require.Equal(t, 2, srv.Count())
@@ -231,7 +214,7 @@ func TestOpenAIContextCanceled(t *testing.T) {
 func TestOpenAIRejectsUnknownRole(t *testing.T) {
 	t.Parallel()
 	client, srv := setup(t, func(int, llm.Request) llmtest.Reply { return llmtest.Reply{Content: "ok"} })
-	_, err := client.Chat(t.Context(), llm.Request{Model: "gpt-4o", Messages: []llm.Message{{Role: "developer", Content: "x"}}})
+	_, err := chat(t.Context(), client, llm.Request{Model: "gpt-4o", Messages: []llm.Message{{Role: "developer", Content: "x"}}})
 	var lerr *llm.Error
 	require.ErrorAs(t, err, &lerr)
 	require.Equal(t, "bad_request", lerr.Kind())
@@ -268,7 +251,7 @@ func TestOpenAIToolLoop(t *testing.T) {
 
 	req := userRequest("gpt-4o", "Add 2 and 3, then 5 and 1, and echo hi.")
 	req.Tools = []llm.ToolSpec{add, echo}
-	resp, err := client.Chat(t.Context(), req)
+	resp, err := chat(t.Context(), client, req)
 	require.NoError(t, err)
 	require.Equal(t, "tool_calls", resp.FinishReason)
 	require.Empty(t, resp.Content)
@@ -277,7 +260,7 @@ func TestOpenAIToolLoop(t *testing.T) {
 	req.Messages = append(req.Messages,
 		llm.Message{Role: "assistant", ToolCalls: resp.ToolCalls},
 		llm.Message{Role: "tool", ToolCallID: "call_a", Content: "5"})
-	resp, err = client.Chat(t.Context(), req)
+	resp, err = chat(t.Context(), client, req)
 	require.NoError(t, err)
 	require.Equal(t, "tool_calls", resp.FinishReason)
 	require.Equal(t, "Two more.", resp.Content)
@@ -287,7 +270,7 @@ func TestOpenAIToolLoop(t *testing.T) {
 		llm.Message{Role: "assistant", Content: resp.Content, ToolCalls: resp.ToolCalls},
 		llm.Message{Role: "tool", ToolCallID: "call_b", Content: "6"},
 		llm.Message{Role: "tool", ToolCallID: "call_c", Content: "hi"})
-	resp, err = client.Chat(t.Context(), req)
+	resp, err = chat(t.Context(), client, req)
 	require.NoError(t, err)
 	require.Equal(t, "stop", resp.FinishReason)
 	require.Empty(t, resp.ToolCalls)
@@ -316,26 +299,25 @@ func TestOpenAIToolLoop(t *testing.T) {
 func TestOpenAIToolCallsLeniently(t *testing.T) {
 	t.Parallel()
 	answers := map[string]string{
-		"untyped": `{"finish_reason":"stop","message":{"role":"assistant","content":null,"tool_calls":[
-			{"function":{"name":"add","arguments":"{\"a\":1}"}},
-			{"id":"","type":"function","function":{"name":"now","arguments":"{}"}}]}}`,
-		"cut":    `{"finish_reason":"length","message":{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"add","arguments":"{\"a\":"}}]}}`,
-		"custom": `{"finish_reason":"tool_calls","message":{"role":"assistant","tool_calls":[{"id":"c1","type":"custom","custom":{"name":"grammar","input":"x"}}]}}`,
+		"untyped": `{"index":0,"finish_reason":"stop","delta":{"role":"assistant","content":null,"tool_calls":[
+			{"index":0,"function":{"name":"add","arguments":"{\"a\":1}"}},
+			{"index":1,"id":"","type":"function","function":{"name":"now","arguments":"{}"}}]}}`,
+		"cut":    `{"index":0,"finish_reason":"length","delta":{"role":"assistant","tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"add","arguments":"{\"a\":"}}]}}`,
+		"custom": `{"index":0,"finish_reason":"tool_calls","delta":{"role":"assistant","tool_calls":[{"index":0,"id":"c1","type":"custom","custom":{"name":"grammar","input":"x"}}]}}`,
 	}
 	mux := http.NewServeMux()
 	for name, choice := range answers {
 		mux.HandleFunc("POST /"+name+"/chat/completions", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"id":"x","object":"chat.completion","model":"m","choices":[` + choice + `]}`))
+			sse(w, strings.ReplaceAll(`{"id":"x","object":"chat.completion.chunk","model":"m","choices":[`+choice+`]}`, "\n", ""))
 		})
 	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	chat := func(name string) (llm.Response, error) {
-		return llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/" + name}).Chat(t.Context(), userRequest("m", "hi"))
+	answer := func(name string) (llm.Response, error) {
+		return chat(t.Context(), llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.URL + "/" + name}), userRequest("m", "hi"))
 	}
 
-	resp, err := chat("untyped")
+	resp, err := answer("untyped")
 	require.NoError(t, err)
 	require.Equal(t, "tool_calls", resp.FinishReason)
 	require.Equal(t, []llm.ToolCall{
@@ -343,12 +325,12 @@ func TestOpenAIToolCallsLeniently(t *testing.T) {
 		{ID: "call_2", Name: "now", Arguments: `{}`},
 	}, resp.ToolCalls, "a call without type is a function call; one without id gets its position")
 
-	resp, err = chat("cut")
+	resp, err = answer("cut")
 	require.NoError(t, err)
 	require.Equal(t, "length", resp.FinishReason, "arguments that may be cut are not hidden")
 	require.Equal(t, []llm.ToolCall{{ID: "c1", Name: "add", Arguments: `{"a":`}}, resp.ToolCalls)
 
-	_, err = chat("custom")
+	_, err = answer("custom")
 	var lerr *llm.Error
 	require.ErrorAs(t, err, &lerr)
 	require.Equal(t, "invalid_response", lerr.Kind())

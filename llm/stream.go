@@ -19,12 +19,14 @@ import (
 // on the goroutine reading the stream, so it must return at once.
 type DeltaFunc func(text string)
 
-// ChatStream is Chat over the provider's streaming API: onDelta gets the
-// content as it arrives, and the Response is the same as Chat's, tool calls
-// and their arguments put together from their pieces. The request asks for
-// stream_options.include_usage, so tokens (and OpenRouter's cost) are the
-// provider's own; a provider that sends no usage in a stream gets the
-// tokens estimated as the mock counts them (one per 4 bytes of what was
+// ChatStream sends req over the provider's streaming API and returns the
+// first choice: onDelta gets its content as it arrives, and the Response
+// has its tool calls and their arguments put together from their pieces.
+// Failures are *Error, except a canceled or expired ctx, which aborts the
+// request in flight and returns an error wrapping ctx.Err(). The request
+// asks for stream_options.include_usage, so tokens (and OpenRouter's cost)
+// are the provider's own; a provider that sends no usage in a stream gets
+// the tokens estimated as the mock counts them (one per 4 bytes of what was
 // sent and written). An error event in the stream ({"error": {...}}) is
 // classified like an HTTP error with the status its type or code implies.
 func (c *OpenAI) ChatStream(ctx context.Context, req Request, onDelta DeltaFunc) (Response, error) {

@@ -98,8 +98,6 @@ func TestOpenAIChatStreamErrors(t *testing.T) {
 		kind      string
 		retryable bool
 	}{
-		{"HTTP error before the stream", llmtest.Reply{Status: 401, ErrorCode: "invalid_api_key"}, 401, "unauthorized", false},
-		{"HTTP 429 before the stream", llmtest.Reply{Status: 429, Header: map[string]string{"Retry-After": "2"}}, 429, "rate_limited", true},
 		{"server error mid-stream", llmtest.Reply{Status: 500, Content: "overloaded", ErrorAfterChunks: 2}, 500, "server_error", true},
 		{"rate limited mid-stream", llmtest.Reply{Status: 429, ErrorCode: "rate_limit_exceeded", Content: "slow down", ErrorAfterChunks: 1}, 429, "rate_limited", true},
 		{"context length mid-stream", llmtest.Reply{Status: 400, ErrorCode: "context_length_exceeded", Content: "too long", ErrorAfterChunks: 1}, 400, "context_length", false},
@@ -170,10 +168,14 @@ func TestOpenAIChatStreamOutputSchema(t *testing.T) {
 	})
 	req := userRequest("gpt-4.1", "Well?")
 	req.OutputSchema = json.RawMessage(`{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"],"additionalProperties":false}`)
+	req.SchemaName = "verdict"
 	var deltas collector
 	resp, err := client.ChatStream(t.Context(), req, deltas.add)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"answer":"yes, streamed"}`, resp.Content)
 	require.Equal(t, resp.Content, strings.Join(deltas.got(), ""))
-	require.JSONEq(t, string(req.OutputSchema), string(srv.Requests()[0].OutputSchema), "response_format json_schema is sent as without streaming")
+	got := srv.Requests()
+	require.Len(t, got, 1)
+	require.JSONEq(t, string(req.OutputSchema), string(got[0].OutputSchema), "response_format json_schema carries the schema")
+	require.Equal(t, "verdict", got[0].SchemaName)
 }
