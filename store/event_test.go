@@ -58,6 +58,15 @@ func TestAppendAndListEvents(t *testing.T) {
 	require.JSONEq(t, `{"text":"Hel"}`, string(pieces[0].Payload))
 	require.ErrorIs(t, b.store.AppendTransientEvent(b.ctx, uuid.New(), "piece", "k", nil), store.ErrNotFound)
 	require.ErrorIs(t, b.store.AppendTransientEvent(b.ctx, task.ID, "", "k", nil), store.ErrInvalid)
+	// A log line is kept once per dedupe key.
+	line := store.LogLine{Level: "info", Message: "model\x00 answered", Node: "CallLLM"}
+	require.NoError(t, b.store.AppendLog(b.ctx, task.ID, "a:1", b.clock.Now(), line))
+	require.NoError(t, b.store.AppendLog(b.ctx, task.ID, "a:1", b.clock.Now(), line), "retried append")
+	logs, err := b.store.ListLogs(b.ctx, "acme", task.ID, 0, 0)
+	require.NoError(t, err)
+	require.Len(t, logs, 1)
+	require.Equal(t, "model\uFFFD answered", logs[0].Message, "a NUL byte becomes U+FFFD")
+	require.ErrorIs(t, b.store.AppendLog(b.ctx, uuid.New(), "a:1", b.clock.Now(), line), store.ErrNotFound)
 	// The setting ends with its transaction: every connection of the pool
 	// commits as before.
 	for range b.pool.Stat().TotalConns() {
