@@ -64,6 +64,19 @@ func TestOpenAIChat(t *testing.T) {
 	require.Equal(t, req, got[0], "the provider receives model, messages, temperature and max tokens")
 }
 
+func TestOpenAIReportedCost(t *testing.T) {
+	t.Parallel()
+	cost := 0.00042
+	client, _ := setup(t, func(int, llm.Request) llmtest.Reply {
+		return llmtest.Reply{Content: "ok", InputTokens: 100, OutputTokens: 10, Cost: &cost}
+	})
+	resp, err := chat(t.Context(), client, userRequest("openai/gpt-4o-mini", "hi"))
+	require.NoError(t, err)
+	require.NotNil(t, resp.ReportedCost)
+	require.InDelta(t, cost, *resp.ReportedCost, 1e-12)
+	require.Equal(t, "openai/gpt-4o-mini", resp.Model)
+}
+
 func TestOpenAIErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -98,6 +98,8 @@ func TestOpenAIChatStreamErrors(t *testing.T) {
 		kind      string
 		retryable bool
 	}{
+		{"HTTP error before the stream", llmtest.Reply{Status: 401, ErrorCode: "invalid_api_key"}, 401, "unauthorized", false},
+		{"HTTP 429 before the stream", llmtest.Reply{Status: 429, Header: map[string]string{"Retry-After": "2"}}, 429, "rate_limited", true},
 		{"server error mid-stream", llmtest.Reply{Status: 500, Content: "overloaded", ErrorAfterChunks: 2}, 500, "server_error", true},
 		{"rate limited mid-stream", llmtest.Reply{Status: 429, ErrorCode: "rate_limit_exceeded", Content: "slow down", ErrorAfterChunks: 1}, 429, "rate_limited", true},
 		{"context length mid-stream", llmtest.Reply{Status: 400, ErrorCode: "context_length_exceeded", Content: "too long", ErrorAfterChunks: 1}, 400, "context_length", false},
